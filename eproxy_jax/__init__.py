@@ -1,0 +1,27 @@
+"""eproxy-jax: Eproxy and DPS (zero-training NAS proxies) in JAX/Flax.
+
+Public API (imported lazily, so `eproxy_jax.cli` can validate arguments before jax loads):
+`load_space`, `score`, `score_per_seed`, `evaluate`, `Engine`, `ProxySetting`.
+"""
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_space": ("spaces", "load_space"),
+    "score": ("eproxy_jax.api", "score"),
+    "score_per_seed": ("eproxy_jax.api", "score_per_seed"),
+    "evaluate": ("eproxy_jax.api", "evaluate"),
+    "Engine": ("eproxy_jax.engine", "Engine"),
+    "ProxySetting": ("eproxy_jax.setting", "ProxySetting"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'eproxy_jax' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

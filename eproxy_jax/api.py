@@ -1,0 +1,56 @@
+"""The Python API: what the CLI does, as functions.
+
+    import eproxy_jax as ep
+    space = ep.load_space("nb201")
+    scores = ep.score(space, ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"])
+    encs, acc = space.load_truth("cifar10")
+    result = ep.evaluate(space, encs[:100], acc[:100], seeds=2)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from spaces import load_space  # noqa: F401  (re-exported)
+
+from . import metrics
+from .engine import Engine
+from .setting import ProxySetting
+
+
+def _as_setting(setting, space) -> ProxySetting:
+    if setting is None or isinstance(setting, ProxySetting):
+        return setting or ProxySetting.default()
+    if isinstance(setting, dict):
+        return ProxySetting.from_dict(setting, max_branches=len(space.feature_channels))
+    return ProxySetting.load(setting, max_branches=len(space.feature_channels))
+
+
+def score_per_seed(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> np.ndarray:
+    """Eproxy scores `[n, n_seeds]` (lower = better). `archs`: encodings or any form the space
+    parses (benchmark lists, strings); `seeds`: a count (seeds 0..K-1) or a list of seeds;
+    `setting`: None (the paper's default), a dict, a JSON path, or a `ProxySetting`."""
+    if isinstance(space, str):
+        space = load_space(space)
+    encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    eng = Engine(space, _as_setting(setting, space), seed_list, images, chunk=chunk, **engine_kw)
+    return eng.score(encs)
+
+
+def score(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> np.ndarray:
+    """Mean Eproxy score over seeds, `[n]` (NaN where any seed diverged)."""
+    per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
+    return np.where(np.isfinite(per).all(1), per.mean(1), np.nan)
+
+
+def evaluate(space, archs, truth, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> dict:
+    """Score `archs` and compare with `truth` (higher = better): spearman, kendall, scores."""
+    per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
+    mean = np.where(np.isfinite(per).all(1), per.mean(1), np.nan)
+    return {
+        "spearman": metrics.spearman(mean, truth),
+        "kendall": metrics.kendall(mean, truth),
+        "spearman_per_seed": [metrics.spearman(per[:, k], truth) for k in range(per.shape[1])],
+        "scores": mean,
+        "diverged": int((~np.isfinite(mean)).sum()),
+    }

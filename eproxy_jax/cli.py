@@ -1,0 +1,284 @@
+"""`eproxy` command line.
+
+    eproxy score SPACE [--dataset NAME] [--truth FILE] [--limit N] [--sample-seed S]
+                 [--seeds K] [--setting FILE.json] [--images SPEC] [--chunk N]
+                 [--archs FILE] [--lower-is-better] [--out PATH] [--json] ...
+
+User mistakes exit 2 with one line on stderr. Everything that can be checked without jax
+is checked before jax (or tensorflow) is imported, so no import-time log line comes first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(name):
+    def conv(v):
+        try:
+            i = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}") from None
+        if i < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {i}")
+        return i
+    return conv
+
+
+def _nonneg(name):
+    def conv(v):
+        try:
+            i = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}") from None
+        if i < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {i}")
+        return i
+    return conv
+
+
+def _space_option(v):
+    key, sep, val = v.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--space-option takes KEY=VALUE, got {v!r}")
+    try:
+        val = int(val)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--space-option {key} must be an integer, got {val!r}") from None
+    return key, val
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="eproxy", description="Eproxy / DPS zero-training NAS proxy in JAX")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    s = sub.add_parser("score", help="score architectures of a space with Eproxy")
+    s.add_argument("space", help="search space, e.g. nb201")
+    s.add_argument("--dataset", help="truth table of the space (nb201: cifar10, cifar100, imagenet16-120)")
+    s.add_argument("--truth", help="truth file: JSON list of [architecture, value] (.json or .json.gz)")
+    s.add_argument("--lower-is-better", action="store_true", help="truth values are losses (lower = better)")
+    s.add_argument("--archs", help="JSON list of architectures to score (no truth, no correlation)")
+    s.add_argument("--limit", type=_positive("--limit"), help="score N architectures drawn at random from the truth table")
+    s.add_argument("--sample-seed", type=_nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
+    s.add_argument("--seeds", type=_positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
+    s.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    s.add_argument("--images", default="bundled", help="'bundled' (default), 'tfds:NAME[:SPLIT]' or a folder of PNG/JPEG")
+    s.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
+    s.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir for --images tfds:... (default $TFDS_DATA_DIR)")
+    s.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
+    s.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
+                   help="architectures vmapped together inside a chunk (default: 1 on CPU, 32 on GPU)")
+    s.add_argument("--seed-batching", choices=("vmap", "map"), default="vmap", help="how seeds are batched")
+    s.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
+                   help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
+    s.add_argument("--out", help="results CSV (appended, resumable); default eproxy-results/<space>_<dataset>_<hash>.csv")
+    s.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
+    s.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _read_json_list(path: str, what: str) -> list:
+    from spaces.base import read_json
+
+    data = read_json(path)
+    if not isinstance(data, list) or not data:
+        raise UsageError(f"{what} {path}: expected a non-empty JSON list")
+    return data
+
+
+def _validate(args) -> dict:
+    """Checks that need no jax; returns what later steps reuse."""
+    import spaces
+    from . import images, setting_spec
+
+    spaces.info(args.space)
+    if args.truth and not Path(args.truth).is_file():
+        raise UsageError(f"--truth {args.truth}: file not found")
+    if args.archs and not Path(args.archs).is_file():
+        raise UsageError(f"--archs {args.archs}: file not found")
+    if args.archs and args.truth:
+        raise UsageError("--archs and --truth exclude each other (--archs scores architectures without truth)")
+    if args.archs and args.limit:
+        raise UsageError("--limit draws from a truth table; with --archs, trim the file instead")
+    if args.lower_is_better and not args.truth:
+        raise UsageError("--lower-is-better applies to a --truth file")
+    dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.truth or args.archs))
+    setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
+    images.check_spec(args.images)
+    archs = _read_json_list(args.archs, "--archs") if args.archs else None
+    if args.truth:
+        _read_json_list(args.truth, "--truth")
+    if args.out:
+        out = Path(args.out)
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a directory; give a file path")
+        parent = out.parent if str(out.parent) else Path(".")
+        if parent.exists() and not os.access(parent, os.W_OK):
+            raise UsageError(f"--out {out}: directory not writable")
+    return {"dataset": dataset, "setting": setting, "archs": archs}
+
+
+def cmd_score(args, pre: dict) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    t0 = time.perf_counter()
+    import numpy as np
+
+    import spaces
+    from . import engine as engine_mod
+    from . import images as images_mod
+    from . import metrics
+    from .setting import ProxySetting
+    from .store import ResultStore
+
+    config = dict(args.space_option)
+    try:
+        space = spaces.load_space(args.space, **config)
+    except TypeError as e:
+        raise UsageError(f"--space-option: {e}") from None
+    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
+
+    # which architectures
+    truth = None
+    dataset = pre["dataset"]
+    if pre["archs"] is not None:
+        encs = space.encode_many(pre["archs"])
+        dataset = None
+    else:
+        encs, truth = space.load_truth(dataset, args.truth, args.lower_is_better)
+        if args.truth:
+            dataset = args.dataset or Path(args.truth).name
+        if args.limit and args.limit < len(encs):
+            idx = np.sort(np.random.default_rng(args.sample_seed).choice(len(encs), args.limit, replace=False))
+            encs, truth = encs[idx], truth[idx]
+    ids = [space.arch_id(e) for e in encs]
+
+    raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
+                                     tfds_data_dir=args.tfds_data_dir)
+    seeds = list(range(args.seeds))
+    meta = {
+        "proxy": "eproxy-jax/1", "space": args.space, "space_config": config, "setting": setting.to_dict(),
+        "seeds": seeds, "images": args.images, "image_seed": args.image_seed,
+        "images_sha": __import__("hashlib").sha256(raw_images.tobytes()).hexdigest()[:16],
+    }
+    from .store import run_hash
+    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}.csv"
+    store = ResultStore(out, meta, seeds)
+
+    todo, seen = [], set()
+    for i, a in enumerate(ids):
+        if not store.done(a) and a not in seen:
+            todo.append(i)
+            seen.add(a)
+    resumed = len(set(ids)) - len(todo)
+
+    cache = engine_mod.enable_compilation_cache(args.cache_dir)
+    import jax
+    device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
+    score_s, compile_s, prepare_s = 0.0, 0.0, 0.0
+    if todo:
+        eng = engine_mod.Engine(space, setting, seeds, images_mod.normalise(raw_images), chunk=args.chunk,
+                                arch_vmap=args.arch_vmap, seed_batching=args.seed_batching)
+        prepare_s = eng.prepare_s
+        eng.compile()
+        compile_s = eng.compile_s
+        sub_ids = [ids[i] for i in todo]
+        sub_truth = [float(truth[i]) for i in todo] if truth is not None else None
+
+        def save(start, stop, scores):
+            store.append(sub_ids[start:stop], scores, sub_truth[start:stop] if sub_truth else None)
+
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc=f"eproxy {args.space}", unit="arch", file=sys.stderr,
+                   disable=args.quiet, dynamic_ncols=True)
+        t1 = time.perf_counter()
+        try:
+            eng.score(encs[todo], on_chunk=save, progress=bar)
+        finally:
+            bar.close()
+        score_s = time.perf_counter() - t1
+
+    mean, per_seed, diverged = store.scores(ids)
+    mean = np.asarray(mean)
+    result = {
+        "space": args.space, "dataset": dataset, "n": len(ids), "spearman": None, "kendall": None,
+        "top10_precision": None, "spearman_per_seed": None,
+        "wall_s": round(time.perf_counter() - t0, 3), "compile_s": round(compile_s, 3),
+        "prepare_s": round(prepare_s, 3),
+        "ms_per_arch": round(1000 * score_s / len(todo), 2) if todo else None,
+        "device": device, "diverged": int(sum(diverged)), "seeds": len(seeds), "scored": len(todo),
+        "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
+    }
+    if truth is not None and len(ids) >= 2:
+        per = np.asarray(per_seed)
+        result["spearman"] = round(metrics.spearman(mean, truth), 4)
+        result["kendall"] = round(metrics.kendall(mean, truth), 4)
+        result["top10_precision"] = round(metrics.top_k_precision(mean, truth), 4)
+        result["spearman_per_seed"] = [round(metrics.spearman(per[:, k], truth), 4) for k in range(per.shape[1])]
+    _report(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _report(r: dict):
+    lines = [f"space {r['space']}  dataset {r['dataset']}  n {r['n']}  seeds {r['seeds']}  device {r['device']}"]
+    if r["spearman"] is not None:
+        ps = r["spearman_per_seed"]
+        extra = ""
+        if ps and len(ps) > 1:
+            m = sum(ps) / len(ps)
+            sd = math.sqrt(sum((x - m) ** 2 for x in ps) / (len(ps) - 1))
+            extra = f"  (per seed {m:.4f} +- {sd:.4f})"
+        lines.append(f"spearman {r['spearman']:.4f}  kendall {r['kendall']:.4f}  top-10% precision "
+                     f"{r['top10_precision']:.3f}{extra}")
+    ms = f"{r['ms_per_arch']:.1f} ms/arch" if r["ms_per_arch"] is not None else "nothing new to score"
+    lines.append(f"scored {r['scored']} (resumed {r['resumed']}), {ms}, compile {r['compile_s']:.1f} s, "
+                 f"wall {r['wall_s']:.1f} s, diverged {r['diverged']}")
+    lines.append(f"results: {r['out']}")
+    print("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise UsageError("eproxy: missing command (try: eproxy score nb201 --limit 200)")
+        pre = _validate(args)
+        return cmd_score(args, pre)
+    except UsageError as e:
+        print(str(e).splitlines()[0], file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:
+        # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
+        from .images import ImageError
+        from .setting_spec import SettingError
+        from .store import StoreError
+        from spaces import SpaceError
+        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError)):
+            print(f"eproxy: {str(e).splitlines()[0]}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    except KeyboardInterrupt:
+        print("eproxy: interrupted; results so far are saved, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

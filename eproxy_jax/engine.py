@@ -1,0 +1,157 @@
+"""Batch engine: score many architectures of one space with one compiled program.
+
+`Engine(space, setting, seeds, images)` prepares one `ProxyContext` per proxy seed, then
+compiles a single program for `(chunk, setting shape)`: `vmap` over seeds (or `lax.map`),
+and over the chunk's architectures either `lax.map` (arch_vmap=1: each edge's `lax.switch`
+runs only the selected op - the fast path on CPU) or `vmap` in groups of `arch_vmap`
+(every op computed and selected - wide batches for accelerators). The last chunk is padded,
+so no input shape ever changes and nothing recompiles across chunks or architectures.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import proxy
+from .setting import ProxySetting
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eproxy_jax" / "xla"
+
+
+def enable_compilation_cache(path=None) -> str | None:
+    """Turn on JAX's persistent compilation cache (default `~/.cache/eproxy_jax/xla`,
+    overridden by `path` or `$EPROXY_CACHE_DIR`; 'off' disables). Returns the directory."""
+    path = path or os.environ.get("EPROXY_CACHE_DIR") or str(DEFAULT_CACHE_DIR)
+    if str(path).lower() in ("off", "none", ""):
+        return None
+    Path(path).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return str(path)
+
+
+class CompileCounter:
+    """Counts XLA compilations and persistent-cache hits process-wide (jax.monitoring)."""
+
+    compiles = 0
+    cache_hits = 0
+    _installed = False
+
+    @classmethod
+    def install(cls):
+        if cls._installed:
+            return
+        cls._installed = True
+
+        def on_duration(event, duration, **kw):
+            if event == "/jax/core/compile/backend_compile_duration":
+                cls.compiles += 1
+
+        def on_event(event, **kw):
+            if event == "/jax/compilation_cache/cache_hits":
+                cls.cache_hits += 1
+
+        jax.monitoring.register_event_duration_secs_listener(on_duration)
+        jax.monitoring.register_event_listener(on_event)
+
+
+def default_arch_vmap() -> int:
+    return 1 if jax.default_backend() == "cpu" else 32
+
+
+class Engine:
+    def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
+                 chunk: int = 16, arch_vmap: int | None = None, seed_batching: str = "vmap"):
+        CompileCounter.install()
+        self.space = space
+        self.setting = setting if setting is not None else ProxySetting.default()
+        self.seeds = [int(s) for s in seeds]
+        if images is None:
+            from . import images as _images
+            images = _images.load(size=space.input_size)
+        self.images = jnp.asarray(images, jnp.float32)
+        self.arch_vmap = int(arch_vmap or default_arch_vmap())
+        self.chunk = max(int(chunk), 1)
+        self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap  # a multiple of arch_vmap
+        if seed_batching not in ("vmap", "map"):
+            raise ValueError("seed_batching must be 'vmap' or 'map'")
+        self.seed_batching = seed_batching
+        self.net = space.module()
+        self.compile_s = 0.0
+        self._compiled = None
+        t = time.perf_counter()
+        self.ctx = self._prepare(self.seeds)
+        jax.block_until_ready(self.ctx)
+        self.prepare_s = time.perf_counter() - t
+
+    # -- pure pieces ----------------------------------------------------------------
+    def _prepare(self, seeds):
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+        sp, net = self.space, self.net
+
+        def one(key, setting, images):
+            return proxy.prepare(key, setting, net, images, sp.encoding_shape, sp.feature_channels, sp.target_size)
+
+        return jax.jit(jax.vmap(one, in_axes=(0, None, None)))(keys, self.setting, self.images)
+
+    def chunk_scores(self, ctx, setting, images, encs, macs_frac):
+        """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able)."""
+        net, v = self.net, self.arch_vmap
+
+        def one(c, e, m):
+            return proxy.score_one(c, setting, net, images, e, m)
+
+        def per_seed(c):
+            if v == 1:
+                return lax.map(lambda em: one(c, *em), (encs, macs_frac))
+            e = encs.reshape((-1, v) + encs.shape[1:])
+            m = macs_frac.reshape(-1, v)
+            out = lax.map(lambda em: jax.vmap(one, in_axes=(None, 0, 0))(c, *em), (e, m))
+            return out.reshape(-1)
+
+        if self.seed_batching == "vmap":
+            return jax.vmap(per_seed)(ctx)
+        return lax.map(per_seed, ctx)
+
+    # -- compiled driver -------------------------------------------------------------
+    def compile(self):
+        if self._compiled is None:
+            t = time.perf_counter()
+            encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
+            macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
+            self._compiled = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs).compile()
+            self.compile_s = time.perf_counter() - t
+        return self._compiled
+
+    def score(self, encodings, on_chunk=None, progress=None) -> np.ndarray:
+        """Scores `[n, n_seeds]` (lower = better) of `encodings` `[n, *encoding_shape]`.
+
+        `on_chunk(start, stop, scores)` is called after each chunk (for saving results);
+        `progress` is a tqdm-like object with `update(n)`, or None.
+        """
+        encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
+        n = len(encodings)
+        out = np.zeros((n, len(self.seeds)), np.float32)
+        if n == 0:
+            return out
+        fn = self.compile()
+        macs = (self.space.macs(encodings) / self.space.max_macs).astype(np.float32)
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
+            pad = self.chunk - (stop - start)
+            e = np.concatenate([encodings[start:stop], np.repeat(encodings[stop - 1:stop], pad, 0)])
+            m = np.concatenate([macs[start:stop], np.repeat(macs[stop - 1:stop], pad, 0)])
+            res = np.asarray(fn(self.ctx, self.setting, self.images, e, m))  # [seeds, chunk]
+            out[start:stop] = res[:, : stop - start].T
+            if on_chunk is not None:
+                on_chunk(start, stop, out[start:stop])
+            if progress is not None:
+                progress.update(stop - start)
+        return out

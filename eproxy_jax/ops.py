@@ -1,0 +1,137 @@
+"""Pure array primitives shared by the spaces and the proxy (NHWC layout, HWIO kernels).
+
+Everything here is a plain function of arrays, so it can be used inside `lax.switch`
+branches, `lax.scan` bodies and under `vmap` without touching Flax state.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+BN_EPS = 1e-5  # PyTorch's BatchNorm2d default
+
+
+def _conv(x, kernel, stride, pads, dilation):
+    return lax.conv_general_dilated(
+        x, kernel, window_strides=(stride, stride), padding=pads,
+        rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_same_form(x, kernel, stride, padding, dilation):
+    return _conv(x, kernel, stride, ((padding, padding), (padding, padding)), dilation)
+
+
+def _conv_fwd(x, kernel, stride, padding, dilation):
+    return _conv_same_form(x, kernel, stride, padding, dilation), (x, kernel)
+
+
+def _conv_bwd(stride, padding, dilation, res, g):
+    """Both gradients in forms XLA:CPU runs fast inside loops and branches.
+
+    XLA's own transposes of a convolution (a conv with lhs dilation for the input gradient,
+    one contracting over the batch for the kernel gradient) fall off the fast path when they
+    sit in a `scan`/`switch` body: measured 20-70x slower on the 2-core CPU. Here the input
+    gradient is a plain stride-1 convolution of the zero-upsampled output gradient with the
+    flipped kernel, and the kernel gradient is one matmul per kernel tap.
+    """
+    x, w = res
+    k, d, p, s = w.shape[0], dilation, padding, stride
+    n, h, wd, _ = x.shape
+    _, o1, o2, c_out = g.shape
+    gu = g
+    if s > 1:
+        gu = jnp.zeros((n, (o1 - 1) * s + 1, (o2 - 1) * s + 1, c_out), g.dtype).at[:, ::s, ::s, :].set(g)
+    lo = (k - 1) * d - p
+    hi1 = h - gu.shape[1] - lo + (k - 1) * d
+    hi2 = wd - gu.shape[2] - lo + (k - 1) * d
+    gp = jnp.pad(gu, ((0, 0), (max(lo, 0), max(hi1, 0)), (max(lo, 0), max(hi2, 0)), (0, 0)))
+    gp = gp[:, max(-lo, 0): gp.shape[1] - max(-hi1, 0), max(-lo, 0): gp.shape[2] - max(-hi2, 0)]
+    dx = _conv(gp, jnp.flip(w, (0, 1)).swapaxes(2, 3), 1, ((0, 0), (0, 0)), d)
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    g2 = g.reshape(-1, c_out)
+    taps = [
+        lax.dot_general(xp[:, i * d: i * d + (o1 - 1) * s + 1: s, j * d: j * d + (o2 - 1) * s + 1: s, :]
+                        .reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())))
+        for i in range(k) for j in range(k)
+    ]
+    dw = jnp.stack(taps).reshape(w.shape)
+    return dx, dw
+
+
+_conv_same_form.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv2d(x, kernel, stride: int = 1, padding: int | None = None, dilation: int = 1):
+    """2-D convolution, NHWC input, HWIO kernel (square), symmetric zero padding
+    (default: 'same' for odd kernels). Differentiable with a custom VJP (see `_conv_bwd`)."""
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    if kh != kw:
+        raise ValueError("conv2d takes square kernels")
+    if padding is None:
+        padding = dilation * (kh - 1) // 2
+    return _conv_same_form(x, kernel, stride, padding, dilation)
+
+
+def batch_norm(x, scale=None, bias=None):
+    """Training-mode BatchNorm: normalise with the batch's statistics over N, H, W.
+
+    Biased variance and eps 1e-5, as PyTorch normalises in train mode. `scale`/`bias`
+    are the affine parameters (None = affine=False).
+    """
+    mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2), keepdims=True)
+    y = (x - mean) * lax.rsqrt(var + BN_EPS)
+    if scale is not None:
+        y = y * scale
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool = False):
+    """Average pooling; with count_include_pad=False the border windows divide by the
+    number of real pixels they cover (PyTorch's AvgPool2d(count_include_pad=False))."""
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+    total = lax.reduce_window(x, 0.0, lax.add, dims, strides, pads)
+    if count_include_pad or padding == 0:
+        return total / float(window * window)
+    ones = np.ones((1, x.shape[1], x.shape[2], 1), np.float32)
+    counts = lax.reduce_window(jnp.asarray(ones), 0.0, lax.add, dims, strides, pads)
+    return total / counts
+
+
+def max_pool(x, window: int, stride: int, padding: int):
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1), pads)
+
+
+def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    """Source indices of PyTorch's F.interpolate(mode='nearest'): floor(i * n_in / n_out)."""
+    return np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.int32)
+
+
+def resize_nearest(x, size: int):
+    """Nearest-neighbour resize of an NHWC map to size x size (strided slicing when the
+    ratio is an integer, a static gather otherwise; enlarges small maps too)."""
+    h, w = x.shape[1], x.shape[2]
+    if (h, w) == (size, size):
+        return x
+    if h % size == 0 and w % size == 0:
+        return x[:, :: h // size, :: w // size, :]
+    x = jnp.take(x, nearest_indices(h, size), axis=1)
+    return jnp.take(x, nearest_indices(w, size), axis=2)
+
+
+def conv_macs(h_out: int, w_out: int, c_in: int, c_out: int, k: int, groups: int = 1) -> int:
+    """Multiply-accumulates of one convolution for one image."""
+    return h_out * w_out * c_out * (c_in // groups) * k * k
+
+
+def tree_size(tree) -> int:
+    return int(sum(np.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(tree)))

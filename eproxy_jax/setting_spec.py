@@ -1,0 +1,130 @@
+"""The proxy's settings as plain Python: names, the paper's defaults, validation, JSON.
+
+Pure Python on purpose (no jax import): the CLI validates a user's setting file before it
+imports jax, so a bad field is one clean line on stderr. `setting.ProxySetting` turns a
+validated dict into the pytree the engine consumes.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+SIGNALS = ("net", "wave_l", "wave_m", "wave_h", "dot")
+INIT_NAMES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "pytorch_default")
+PER_BRANCH = ("signals", "head_kernel", "barrier_kernel", "c_out", "c_last", "level")
+
+# The paper's default Eproxy (appendix): lr 1.0, momentum 0.9, wd 1e-5 on ndim>1 weights,
+# 10 steps, 3 branches of 1x1 head -> 128 + ReLU + BN, frozen 3x3 barrier 128 -> 128,
+# wave_h targets at level 1, no MACs term.
+DEFAULT = {
+    "lr": 1.0,
+    "momentum": 0.9,
+    "weight_decay": 1e-5,
+    "steps": 10,
+    "alpha": 0.0,
+    "branches": 3,
+    "signals": [["wave_h"], ["wave_h"], ["wave_h"]],
+    "head_kernel": [1, 1, 1],
+    "barrier_kernel": [3, 3, 3],
+    "c_out": [128, 128, 128],
+    "c_last": [128, 128, 128],
+    "level": [1.0, 1.0, 1.0],
+    "init": "pytorch_default",
+    "barrier_init": "pytorch_default",
+}
+FIELDS = tuple(DEFAULT)
+
+
+class SettingError(ValueError):
+    """A user's setting is invalid (the message is one line, fit for the CLI)."""
+
+
+def _number(name, value, lo=None, hi=None, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingError(f"setting field '{name}' must be a number, got {value!r}")
+    if integer and (not float(value).is_integer()):
+        raise SettingError(f"setting field '{name}' must be an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise SettingError(f"setting field '{name}' must be finite, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise SettingError(f"setting field '{name}' must be in [{lo}, {hi}], got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _per_branch(name, value, branches, check):
+    if not isinstance(value, list):
+        value = [value] * branches  # one value for every branch
+    if len(value) < branches:
+        raise SettingError(f"setting field '{name}' needs {branches} entries (one per branch), got {len(value)}")
+    return [check(f"{name}[{i}]", v) for i, v in enumerate(value[:branches])]
+
+
+def _kernel(name, v):
+    v = _number(name, v, 1, 15, integer=True)
+    if v % 2 == 0:
+        raise SettingError(f"setting field '{name}' must be an odd kernel size, got {v}")
+    return v
+
+
+def _signals(name, v):
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not v:
+        raise SettingError(f"setting field '{name}' must be a non-empty list of signals from {', '.join(SIGNALS)}")
+    for s in v:
+        if s not in SIGNALS:
+            raise SettingError(f"setting field '{name}': unknown signal {s!r} (choose from {', '.join(SIGNALS)})")
+    return [s for s in SIGNALS if s in v]  # canonical order, no duplicates
+
+
+def _init(name, v):
+    if v not in INIT_NAMES:
+        raise SettingError(f"setting field '{name}': unknown init {v!r} (choose from {', '.join(INIT_NAMES)})")
+    return v
+
+
+def validate(d: dict, max_branches: int = 3) -> dict:
+    """Merge `d` over the defaults and check every field; returns a normalised dict."""
+    if not isinstance(d, dict):
+        raise SettingError("a setting must be a JSON object of field: value")
+    unknown = sorted(set(d) - set(FIELDS) - {"_comment", "_meta"})
+    if unknown:
+        raise SettingError(f"unknown setting field {unknown[0]!r} (known: {', '.join(FIELDS)})")
+    out = dict(DEFAULT)
+    out.update({k: v for k, v in d.items() if k in FIELDS})
+    b = _number("branches", out["branches"], 1, max_branches, integer=True)
+    out["branches"] = b
+    out["lr"] = _number("lr", out["lr"], 0.0, 100.0)
+    out["momentum"] = _number("momentum", out["momentum"], 0.0, 0.999)
+    out["weight_decay"] = _number("weight_decay", out["weight_decay"], 0.0, 1.0)
+    out["steps"] = _number("steps", out["steps"], 1, 1000, integer=True)
+    out["alpha"] = _number("alpha", out["alpha"], -10.0, 10.0)
+    out["signals"] = _per_branch("signals", out["signals"], b, _signals)
+    out["head_kernel"] = _per_branch("head_kernel", out["head_kernel"], b, _kernel)
+    out["barrier_kernel"] = _per_branch("barrier_kernel", out["barrier_kernel"], b, _kernel)
+    chan = lambda n, v: _number(n, v, 1, 4096, integer=True)  # noqa: E731
+    out["c_out"] = _per_branch("c_out", out["c_out"], b, chan)
+    out["c_last"] = _per_branch("c_last", out["c_last"], b, chan)
+    out["level"] = _per_branch("level", out["level"], b, lambda n, v: _number(n, v, -100.0, 100.0))
+    out["init"] = _init("init", out["init"])
+    out["barrier_init"] = _init("barrier_init", out["barrier_init"])
+    return out
+
+
+def load(path: str | Path, max_branches: int = 3) -> dict:
+    """Read and validate a setting JSON file (`eproxy dps --out` writes this format)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingError(f"setting file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
+    if isinstance(d, dict) and isinstance(d.get("setting"), dict):
+        d = d["setting"]  # a DPS result file holds the setting under "setting"
+    return validate(d, max_branches)
+
+
+def dumps(d: dict) -> str:
+    return json.dumps(validate(d, max_branches=d.get("branches", 3)), indent=1)

@@ -1,0 +1,111 @@
+"""Append-only, resumable results file (CSV).
+
+Layout:
+    # eproxy-jax results v1
+    # run_hash=<sha256 of space config, setting, seeds, images, proxy version>
+    # meta=<one-line JSON of the same>
+    arch,score_s<seed>...,score,diverged,truth
+    <one row per architecture>
+
+Rows are appended and flushed (fsync) chunk by chunk, so a killed run loses at most the
+chunk in flight; a half-written last line is dropped on resume. Resuming into a file whose
+run_hash differs raises `StoreError` instead of mixing scores of different runs.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+FORMAT_LINE = "# eproxy-jax results v1"
+
+
+class StoreError(ValueError):
+    """The results file cannot be used (one-line message)."""
+
+
+def run_hash(meta: dict) -> str:
+    blob = json.dumps(meta, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _fmt(v: float) -> str:
+    return repr(float(v)) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+
+class ResultStore:
+    def __init__(self, path, meta: dict, seeds):
+        self.path = Path(path)
+        self.meta = meta
+        self.hash = run_hash(meta)
+        self.seeds = list(seeds)
+        self.columns = ["arch"] + [f"score_s{s}" for s in self.seeds] + ["score", "diverged", "truth"]
+        self.rows: dict[str, dict] = {}
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._load()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "w", newline="") as f:
+                f.write(f"{FORMAT_LINE}\n# run_hash={self.hash}\n# meta={json.dumps(meta, sort_keys=True)}\n")
+                f.write(",".join(self.columns) + "\n")
+
+    def _load(self):
+        text = self.path.read_text()
+        lines = text.split("\n")
+        if not lines or lines[0] != FORMAT_LINE:
+            raise StoreError(f"{self.path} exists and is not an eproxy-jax results file; choose another --out")
+        found = next((ln.split("=", 1)[1] for ln in lines[:3] if ln.startswith("# run_hash=")), None)
+        if found != self.hash:
+            raise StoreError(f"{self.path} holds results of a different run (space, setting, seeds or images differ); "
+                             "use another --out or delete it")
+        body = [ln for ln in lines if ln and not ln.startswith("#")]
+        complete = text.endswith("\n")
+        if not body or body[0].split(",") != self.columns:
+            raise StoreError(f"{self.path}: unexpected column header")
+        keep = [body[0]]
+        for i, ln in enumerate(body[1:], start=1):
+            last = i == len(body) - 1
+            rec = next(csv.reader([ln]))
+            if len(rec) != len(self.columns) or (last and not complete):
+                continue  # a line cut by an interrupt: drop it, it will be scored again
+            row = dict(zip(self.columns, rec))
+            self.rows[row["arch"]] = row
+            keep.append(ln)
+        if len(keep) - 1 != len(body) - 1 or not complete:
+            header = [ln for ln in lines[:3] if ln.startswith("#")]
+            self.path.write_text("\n".join(header + keep) + "\n")
+
+    def done(self, arch_id: str) -> bool:
+        return arch_id in self.rows
+
+    def append(self, arch_ids, per_seed_scores, truths=None):
+        """Append rows; `per_seed_scores` is [n, n_seeds]."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for i, a in enumerate(arch_ids):
+            ss = [float(x) for x in per_seed_scores[i]]
+            finite = all(math.isfinite(x) for x in ss)
+            mean = sum(ss) / len(ss) if finite else float("nan")
+            t = "" if truths is None or truths[i] is None or (isinstance(truths[i], float) and math.isnan(truths[i])) \
+                else repr(float(truths[i]))
+            rec = [a] + [_fmt(x) for x in ss] + [_fmt(mean), str(int(not finite)), t]
+            w.writerow(rec)
+            self.rows[a] = dict(zip(self.columns, rec))
+        with open(self.path, "a", newline="") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def scores(self, arch_ids):
+        """(mean scores [n], per-seed scores [n, n_seeds], diverged [n]) for stored archs."""
+        mean, per, div = [], [], []
+        for a in arch_ids:
+            r = self.rows[a]
+            mean.append(float(r["score"]))
+            per.append([float(r[f"score_s{s}"]) for s in self.seeds])
+            div.append(r["diverged"] == "1")
+        return mean, per, div

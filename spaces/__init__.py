@@ -1,0 +1,69 @@
+"""Search spaces: what an architecture is (encoding, Flax module, MACs, truth tables).
+
+The registry below is plain Python (no jax import), so the CLI can validate a space and
+dataset name before it imports jax. Adding a space = one file in this package that defines
+a `Space` subclass named `SPACE_CLASS`, plus one entry here.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    module: str                       # python module defining the Space
+    datasets: dict                    # dataset name -> bundled truth file in spaces/data (None: needs --truth)
+    default_dataset: str
+    description: str = ""
+    aliases: tuple = field(default_factory=tuple)
+
+
+REGISTRY: dict[str, SpaceInfo] = {
+    "nb201": SpaceInfo(
+        module="spaces.nb201",
+        datasets={
+            "cifar10": "nb201_cifar10.json.gz",
+            "cifar100": "nb201_cifar100.json.gz",
+            "imagenet16-120": "nb201_imagenet16-120.json.gz",
+        },
+        default_dataset="cifar10",
+        description="NAS-Bench-201: 15,625 cells, 3 stages x 5 cells, C=16/32/64",
+    ),
+}
+
+
+class SpaceError(ValueError):
+    """Unknown space or dataset, or a malformed architecture (one-line message)."""
+
+
+def info(name: str) -> SpaceInfo:
+    if name not in REGISTRY:
+        raise SpaceError(f"unknown space {name!r} (available: {', '.join(sorted(REGISTRY))})")
+    return REGISTRY[name]
+
+
+def check_dataset(space: str, dataset: str | None, have_truth_file: bool = False) -> str:
+    """Validate a dataset name for a space; returns the resolved name."""
+    i = info(space)
+    dataset = dataset or i.default_dataset
+    if dataset not in i.datasets:
+        raise SpaceError(f"unknown dataset {dataset!r} for space {space} (available: {', '.join(i.datasets)})")
+    if i.datasets[dataset] is None and not have_truth_file:
+        raise SpaceError(f"no bundled truth table for {space}/{dataset}: pass --truth FILE")
+    return dataset
+
+
+def truth_path(space: str, dataset: str) -> Path | None:
+    f = info(space).datasets.get(dataset)
+    return DATA_DIR / f if f else None
+
+
+def load_space(name: str, **config):
+    """Instantiate a registered space; `config` overrides its network size (e.g. for tests:
+    `load_space("nb201", channels=4, cells_per_stage=1, input_size=16)`)."""
+    mod = importlib.import_module(info(name).module)
+    return mod.SPACE_CLASS(name=name, **config)

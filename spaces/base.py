@@ -1,0 +1,103 @@
+"""The search-space protocol shared by every space.
+
+A space turns user-facing architecture descriptions (benchmark lists, strings) into a
+fixed-shape integer encoding, builds one Flax module that takes that encoding as a call
+argument (so one compiled program serves the whole space), and counts MACs analytically.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import SpaceError, truth_path
+
+
+def read_json(path) -> object:
+    """Read a `.json` or `.json.gz` file, turning I/O and syntax problems into SpaceError."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise SpaceError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, EOFError, json.JSONDecodeError) as e:
+        raise SpaceError(f"{path} is not valid JSON: {e}") from None
+
+
+class Space:
+    """Base class. Subclasses set `name`, `encoding_shape`, `feature_channels` and implement
+    `parse`, `arch_id`, `module`, `macs`."""
+
+    name: str
+    encoding_shape: tuple
+    input_size: int = 32
+    target_size: int = 8
+
+    # --- architectures -------------------------------------------------------------
+    def parse(self, raw) -> np.ndarray:
+        """One architecture in any accepted user form -> its encoding (raises SpaceError)."""
+        raise NotImplementedError
+
+    def arch_id(self, encoding) -> str:
+        """The canonical string of an encoding (used as the key in results files)."""
+        raise NotImplementedError
+
+    def encode_many(self, raws) -> np.ndarray:
+        if not isinstance(raws, list):
+            raise SpaceError("architectures must be a JSON list")
+        out = np.zeros((len(raws),) + tuple(self.encoding_shape), np.int32)
+        for i, r in enumerate(raws):
+            try:
+                out[i] = self.parse(r)
+            except SpaceError as e:
+                raise SpaceError(f"architecture #{i}: {e}") from None
+        return out
+
+    # --- network -------------------------------------------------------------------
+    @property
+    def feature_channels(self) -> tuple:
+        """Channels of the features the module returns, deepest first."""
+        raise NotImplementedError
+
+    def module(self):
+        """The Flax module: `apply(params, images, encoding) -> tuple of NHWC features`,
+        deepest first, each already resized to `target_size`."""
+        raise NotImplementedError
+
+    def macs(self, encodings: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def max_macs(self) -> float:
+        raise NotImplementedError
+
+    # --- truth ---------------------------------------------------------------------
+    def load_truth(self, dataset: str | None = None, path=None, lower_is_better: bool = False):
+        """(encodings [N, ...], values [N]) from the bundled table of `dataset` or a user file
+        of `[[arch, value], ...]` (.json or .json.gz). Values are returned higher-is-better."""
+        if path is None:
+            path = truth_path(self.name, dataset)
+            if path is None:
+                raise SpaceError(f"no bundled truth table for {self.name}/{dataset}: pass --truth FILE")
+        records = read_json(path)
+        if not isinstance(records, list) or not records:
+            raise SpaceError(f"{path}: expected a non-empty JSON list of [architecture, value] pairs")
+        archs, values = [], []
+        for i, rec in enumerate(records):
+            if not (isinstance(rec, (list, tuple)) and len(rec) == 2):
+                raise SpaceError(f"{path}: record #{i} is not an [architecture, value] pair")
+            v = rec[1]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
+            archs.append(rec[0])
+            values.append(float(v))
+        try:
+            enc = self.encode_many(archs)
+        except SpaceError as e:
+            raise SpaceError(f"{path}: {e}") from None
+        vals = np.asarray(values, np.float64)
+        return enc, (-vals if lower_is_better else vals)

@@ -1,0 +1,241 @@
+"""NAS-Bench-201 (Dong & Yang, 2020) with the architecture as data.
+
+Network: stem conv3x3 (3 -> C) + BN; three stages of N cells at C, 2C, 4C channels with
+NB201's residual reduction block between stages; each cell is a 4-node DAG whose 6 edges
+i->j (i<j) carry one of: none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
+(convs are ReLU-conv-BN, BN affine=False; the pool is 3x3 stride 1 without counting the
+padding). Node j = sum of its incoming edges; the cell's output is node 3.
+
+Encoding: int32 `[6]`, op id per edge in the order (1,0), (2,0), (2,1), (3,0), (3,1), (3,2)
+- the flattening of the benchmark's `[[op10], [op20, op21], [op30, op31, op32]]`.
+Each edge selects its op with `lax.switch`: when the architecture is not batched (the
+engine's default `lax.map` over architectures) only the selected op runs; under `vmap`
+over architectures the switch becomes a select over all five ops.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from eproxy_jax import ops
+from . import SpaceError
+from .base import Space
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
+
+
+def _zeros(rng, shape):
+    del rng
+    return jnp.zeros(shape, jnp.float32)
+
+
+class Kernel(nn.Module):
+    """A bare conv kernel parameter `[..., kh, kw, c_in, c_out]` (initialised later by
+    `eproxy_jax.initializers.init_tree`, which reads the `kernel` name)."""
+    shape: tuple
+
+    @nn.compact
+    def __call__(self):
+        return self.param("kernel", _zeros, self.shape)
+
+
+class BatchNorm(nn.Module):
+    """Train-mode BatchNorm (batch statistics); affine parameters when `affine`."""
+    affine: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        if not self.affine:
+            return ops.batch_norm(x)
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,))
+        bias = self.param("bias", nn.initializers.zeros, (c,))
+        return ops.batch_norm(x, scale, bias)
+
+
+@jax.checkpoint
+def _edge_op(x, op, w1, w3):
+    branches = (
+        lambda x, w1, w3: jnp.zeros_like(x),
+        lambda x, w1, w3: x,
+        lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w1)),
+        lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w3)),
+        lambda x, w1, w3: ops.avg_pool(x, 3, 1, 1, count_include_pad=False),
+    )
+    return lax.switch(op, branches, x, w1, w3)
+
+
+class Cell(nn.Module):
+    """One NB201 cell; `__call__(x, ops)` with `ops` the int32 [6] encoding."""
+    channels: int
+
+    @nn.compact
+    def __call__(self, x, enc):
+        c = self.channels
+        w1 = Kernel((6, 1, 1, c, c), name="conv1x1")()
+        w3 = Kernel((6, 3, 3, c, c), name="conv3x3")()
+        nodes = [x]
+        for j in (1, 2, 3):
+            acc = None
+            for e, (to, frm) in enumerate(EDGES):
+                if to != j:
+                    continue
+                y = _edge_op(nodes[frm], enc[e], w1[e], w3[e])
+                acc = y if acc is None else acc + y
+            nodes.append(acc)
+        return nodes[3]
+
+
+class ScanCell(nn.Module):
+    channels: int
+
+    @nn.compact
+    def __call__(self, x, enc):
+        return Cell(self.channels, name="cell")(x, enc), None
+
+
+class ResBlock(nn.Module):
+    """NB201's reduction block: ReLUConvBN(3x3, s2) -> ReLUConvBN(3x3) plus a shortcut of
+    AvgPool(2, s2) -> conv1x1."""
+    c_in: int
+    c_out: int
+
+    @nn.compact
+    def __call__(self, x):
+        a = ops.conv2d(jax.nn.relu(x), Kernel((3, 3, self.c_in, self.c_out), name="conv_a")(), stride=2)
+        a = BatchNorm(name="bn_a")(a)
+        b = ops.conv2d(jax.nn.relu(a), Kernel((3, 3, self.c_out, self.c_out), name="conv_b")())
+        b = BatchNorm(name="bn_b")(b)
+        s = ops.avg_pool(x, 2, 2, 0)
+        s = ops.conv2d(s, Kernel((1, 1, self.c_in, self.c_out), name="down")())
+        return s + b
+
+
+class NB201Net(nn.Module):
+    """The classifier-free NB201 network: returns the three stage outputs, deepest first,
+    resized to `target_size` by nearest neighbour. Cells of a stage run in `nn.scan`."""
+    channels: int = 16
+    cells_per_stage: int = 5
+    target_size: int = 8
+
+    @nn.compact
+    def __call__(self, images, enc):
+        c = self.channels
+        x = ops.conv2d(images, Kernel((3, 3, images.shape[-1], c), name="stem")())
+        x = BatchNorm(name="stem_bn")(x)
+        feats = []
+        for s in range(3):
+            cs = c * 2 ** s
+            if s > 0:
+                x = ResBlock(cs // 2, cs, name=f"reduce{s}")(x)
+            stage = nn.scan(ScanCell, variable_axes={"params": 0}, split_rngs={"params": True},
+                            in_axes=nn.broadcast, length=self.cells_per_stage)
+            x, _ = stage(cs, name=f"stage{s}")(x, enc)
+            feats.append(ops.resize_nearest(x, self.target_size))
+        return tuple(reversed(feats))
+
+
+def _op_id(v):
+    if isinstance(v, str):
+        if v not in OPS:
+            raise SpaceError(f"unknown NB201 op {v!r} (ops: {', '.join(OPS)})")
+        return OPS.index(v)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < len(OPS):
+        raise SpaceError(f"NB201 op id must be an integer 0-4, got {v!r}")
+    return int(v)
+
+
+def parse_string(s: str) -> np.ndarray:
+    """`|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...~0|...~1|...~2|` -> encoding."""
+    nodes = s.strip().split("+")
+    if len(nodes) != 3:
+        raise SpaceError(f"NB201 string must have 3 nodes separated by '+': {s!r}")
+    enc = []
+    for j, node in enumerate(nodes, start=1):
+        parts = [p for p in node.strip().strip("|").split("|")]
+        if len(parts) != j:
+            raise SpaceError(f"NB201 string node {j} must have {j} edges: {s!r}")
+        for i, p in enumerate(parts):
+            op, _, src = p.partition("~")
+            if src != str(i):
+                raise SpaceError(f"NB201 string edge {p!r} must come from node {i}: {s!r}")
+            enc.append(_op_id(op))
+    return np.asarray(enc, np.int32)
+
+
+def to_string(enc) -> str:
+    enc = [int(v) for v in np.asarray(enc).reshape(-1)]
+    groups, k = [], 0
+    for j in (1, 2, 3):
+        groups.append("|" + "|".join(f"{OPS[enc[k + i]]}~{i}" for i in range(j)) + "|")
+        k += j
+    return "+".join(groups)
+
+
+def to_lists(enc) -> list:
+    e = [int(v) for v in np.asarray(enc).reshape(-1)]
+    return [e[0:1], e[1:3], e[3:6]]
+
+
+class NB201(Space):
+    encoding_shape = (6,)
+
+    def __init__(self, name="nb201", channels=16, cells_per_stage=5, input_size=32, target_size=None):
+        self.name = name
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+        self.input_size = input_size
+        self.target_size = target_size or max(input_size // 4, 1)
+
+    def parse(self, raw) -> np.ndarray:
+        if isinstance(raw, str):
+            return parse_string(raw)
+        if isinstance(raw, (list, tuple)) and len(raw) == 3 and all(isinstance(n, (list, tuple)) for n in raw):
+            if [len(n) for n in raw] != [1, 2, 3]:
+                raise SpaceError(f"NB201 lists must have 1, 2, 3 ops per node: {raw!r}")
+            return np.asarray([_op_id(v) for n in raw for v in n], np.int32)
+        if isinstance(raw, (list, tuple)) and len(raw) == 6:
+            return np.asarray([_op_id(v) for v in raw], np.int32)
+        raise SpaceError(f"not an NB201 architecture (expected [[op],[op,op],[op,op,op]] or an NB201 string): {raw!r}")
+
+    def arch_id(self, encoding) -> str:
+        return to_string(encoding)
+
+    def all_encodings(self) -> np.ndarray:
+        grid = np.stack(np.meshgrid(*[np.arange(len(OPS))] * 6, indexing="ij"), -1)
+        return grid.reshape(-1, 6).astype(np.int32)
+
+    @property
+    def feature_channels(self) -> tuple:
+        return tuple(self.channels * 2 ** s for s in (2, 1, 0))
+
+    def module(self):
+        return NB201Net(self.channels, self.cells_per_stage, self.target_size)
+
+    def macs(self, encodings) -> np.ndarray:
+        """Analytic MACs per image of the classifier-free network for each encoding."""
+        enc = np.asarray(encodings).reshape(-1, 6)
+        n1 = (enc == OPS.index("nor_conv_1x1")).sum(1)
+        n3 = (enc == OPS.index("nor_conv_3x3")).sum(1)
+        c, hw = self.channels, self.input_size
+        total = ops.conv_macs(hw, hw, 3, c, 3)  # stem
+        fixed, per1, per3 = total, 0, 0
+        for s in range(3):
+            cs, h = c * 2 ** s, hw // 2 ** s
+            if s > 0:
+                fixed += ops.conv_macs(h, h, cs // 2, cs, 3) + ops.conv_macs(h, h, cs, cs, 3) \
+                    + ops.conv_macs(h, h, cs // 2, cs, 1)
+            per1 += self.cells_per_stage * ops.conv_macs(h, h, cs, cs, 1)
+            per3 += self.cells_per_stage * ops.conv_macs(h, h, cs, cs, 3)
+        return (fixed + n1 * per1 + n3 * per3).astype(np.float64)
+
+    @property
+    def max_macs(self) -> float:
+        return float(self.macs(np.full((1, 6), OPS.index("nor_conv_3x3")))[0])
+
+
+SPACE_CLASS = NB201

@@ -1,0 +1,49 @@
+"""Shared tiny fixtures: an NB201 with 2-4 channels, one cell per stage, 8-16 px inputs, and
+a proxy setting with 8-channel heads, so every compile stays small on a 2-core CPU."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# one persistent compilation cache for the whole test session (and for CLI subprocesses)
+CACHE = Path(os.environ.get("EPROXY_TEST_CACHE", "/tmp/eproxy-test-xla-cache"))
+os.environ.setdefault("EPROXY_CACHE_DIR", str(CACHE))
+
+TINY_SPACE = {"channels": 4, "cells_per_stage": 1, "input_size": 16}
+TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
+TINY_CLI = ["--space-option", "channels=4", "--space-option", "cells_per_stage=1", "--space-option", "input_size=16"]
+
+
+@pytest.fixture(scope="session")
+def tiny_space():
+    from spaces import load_space
+    return load_space("nb201", **TINY_SPACE)
+
+
+@pytest.fixture(scope="session")
+def tiny_setting():
+    from eproxy_jax.setting import ProxySetting
+    return ProxySetting.from_dict(TINY_SETTING)
+
+
+@pytest.fixture(scope="session")
+def tiny_images():
+    from eproxy_jax import images
+    return images.load(n=16, seed=0, size=16)
+
+
+@pytest.fixture(scope="session")
+def sample_encodings():
+    import numpy as np
+    from spaces.nb201 import parse_string
+    arch = [
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|",
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|",
+    ]
+    return np.stack([parse_string(a) for a in arch])

@@ -1,0 +1,132 @@
+"""The `eproxy score` contract: JSON output, user errors (exit 2, one stderr line), resume."""
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY_CLI
+
+TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
+
+
+def run(args, cwd, timeout=600):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "eproxy_jax", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def setting_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("setting") / "tiny.json"
+    p.write_text(json.dumps(TINY_SETTING))
+    return p
+
+
+def _one_line_error(r, needle):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("[[1, 2")
+    bad_setting = tmp_path / "s.json"
+    bad_setting.write_text(json.dumps({"lr": 1.0, "colour": "red"}))
+    bad_value = tmp_path / "v.json"
+    bad_value.write_text(json.dumps({"head_kernel": [2, 1, 1]}))
+    cases = [
+        (["score", "nb999"], "unknown space"),
+        (["score", "nb201", "--dataset", "mnist"], "unknown dataset"),
+        (["score", "nb201", "--truth", str(tmp_path / "missing.json")], "not found"),
+        (["score", "nb201", "--truth", str(bad_json)], "not valid JSON"),
+        (["score", "nb201", "--setting", str(bad_setting)], "unknown setting field 'colour'"),
+        (["score", "nb201", "--setting", str(bad_value)], "odd kernel"),
+        (["score", "nb201", "--setting", str(bad_json)], "not valid JSON"),
+        (["score", "nb201", "--limit", "0"], "--limit must be >= 1"),
+        (["score", "nb201", "--limit", "many"], "--limit must be an integer"),
+        (["score", "nb201", "--images", str(tmp_path / "nope")], "not a directory"),
+        (["score", "nb201", "--lower-is-better"], "--truth"),
+        (["score"], "space"),
+        ([], "missing command"),
+    ]
+    for args, needle in cases:
+        _one_line_error(run(args, tmp_path), needle)
+
+
+def test_malformed_architectures_exit_2(tmp_path):
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps([[[3], [3, 3], [3, 3, 3]], [[9], [0, 0], [0, 0, 0]]]))
+    _one_line_error(run(["score", "nb201", "--archs", str(archs)], tmp_path), "architecture #1")
+    truth = tmp_path / "truth.json.gz"
+    with gzip.open(truth, "wt") as f:
+        json.dump([["|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|", 1.0]], f)
+    _one_line_error(run(["score", "nb201", "--truth", str(truth)], tmp_path), "unknown NB201 op")
+
+
+def test_json_contract_and_resume_after_kill(tmp_path, setting_file):
+    base = ["score", "nb201", "--limit", "5", "--sample-seed", "3", "--setting", str(setting_file),
+            "--chunk", "1", *TINY_CLI, "--json", "--quiet"]
+    # uninterrupted run
+    full = run(base + ["--out", str(tmp_path / "full.csv")], tmp_path)
+    assert full.returncode == 0, full.stderr
+    res = json.loads(full.stdout.strip().splitlines()[-1])
+    for key, typ in [("space", str), ("dataset", str), ("n", int), ("spearman", float), ("kendall", float),
+                     ("wall_s", float), ("compile_s", float), ("ms_per_arch", float), ("device", str),
+                     ("diverged", int)]:
+        assert isinstance(res[key], typ), (key, res[key])
+    assert res["n"] == 5 and res["space"] == "nb201" and res["dataset"] == "cifar10" and res["diverged"] == 0
+    assert -1.0 <= res["spearman"] <= 1.0
+
+    # the same run killed after its first chunk, then restarted with the same arguments
+    out = tmp_path / "killed.csv"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "eproxy_jax", *base, "--out", str(out)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if out.exists() and len([ln for ln in out.read_text().splitlines() if ln and not ln.startswith("#")]) >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rows_before = [ln for ln in out.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert 2 <= len(rows_before) < 6, "the kill should land mid-run"
+    again = run(base + ["--out", str(out)], tmp_path)
+    assert again.returncode == 0, again.stderr
+    res2 = json.loads(again.stdout.strip().splitlines()[-1])
+    assert res2["resumed"] >= 1 and res2["resumed"] + res2["scored"] == 5
+
+    def table(p):
+        with open(p) as f:
+            return {r["arch"]: r for r in csv.DictReader(ln for ln in f if not ln.startswith("#"))}
+    assert table(out) == table(tmp_path / "full.csv")
+    assert res2["spearman"] == res["spearman"] and res2["kendall"] == res["kendall"]
+
+    # resuming into that file with another setting is refused instead of mixing scores
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(TINY_SETTING, lr=0.5)))
+    bad = run(["score", "nb201", "--limit", "5", "--sample-seed", "3", "--setting", str(other), *TINY_CLI,
+               "--out", str(out)], tmp_path)
+    _one_line_error(bad, "different run")
+
+
+def test_archs_without_truth(tmp_path, setting_file):
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps(["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+                                 [[0], [0, 0], [0, 0, 0]]]))
+    r = run(["score", "nb201", "--archs", str(archs), "--setting", str(setting_file), *TINY_CLI, "--json", "--quiet",
+             "--out", str(tmp_path / "a.csv")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["n"] == 2 and res["spearman"] is None and res["kendall"] is None
+    rows = [ln for ln in (tmp_path / "a.csv").read_text().splitlines() if ln and not ln.startswith("#")]
+    assert len(rows) == 3 and rows[1].startswith("|nor_conv_3x3~0|")

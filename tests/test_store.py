@@ -1,0 +1,45 @@
+"""Results file: append, resume, refuse to mix runs, drop a half-written line."""
+import math
+
+import pytest
+
+from eproxy_jax.store import ResultStore, StoreError
+
+META = {"space": "nb201", "setting": {"lr": 1.0}, "seeds": [0, 1]}
+
+
+def test_append_and_resume(tmp_path):
+    p = tmp_path / "r.csv"
+    s = ResultStore(p, META, [0, 1])
+    s.append(["a", "b"], [[1.0, 3.0], [float("nan"), 2.0]], [90.0, None])
+    s2 = ResultStore(p, META, [0, 1])
+    assert s2.done("a") and s2.done("b") and not s2.done("c")
+    mean, per, div = s2.scores(["a", "b"])
+    assert mean[0] == 2.0 and math.isnan(mean[1])
+    assert per == [[1.0, 3.0], [pytest.approx(float("nan"), nan_ok=True), 2.0]]
+    assert div == [False, True]
+
+
+def test_refuses_other_run(tmp_path):
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1]).append(["a"], [[1.0, 2.0]])
+    with pytest.raises(StoreError, match="different run"):
+        ResultStore(p, dict(META, setting={"lr": 0.5}), [0, 1])
+
+
+def test_refuses_foreign_file(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("arch,score\nx,1\n")
+    with pytest.raises(StoreError, match="not an eproxy-jax results file"):
+        ResultStore(p, META, [0, 1])
+
+
+def test_half_written_line_is_dropped(tmp_path):
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1]).append(["a", "b"], [[1.0, 2.0], [3.0, 4.0]])
+    text = p.read_text()
+    p.write_text(text[:-4])  # cut inside the last row, as a kill mid-write would
+    s = ResultStore(p, META, [0, 1])
+    assert s.done("a") and not s.done("b")
+    s.append(["b"], [[3.0, 4.0]])
+    assert p.read_text() == text
