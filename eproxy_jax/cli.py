@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=_positive("--limit"), help="score N architectures drawn at random from the truth table")
     s.add_argument("--sample-seed", type=_nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
     s.add_argument("--seeds", type=_positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
+    s.add_argument("--first-seed", type=_nonneg("--first-seed"), default=0,
+                   help="seeds run from here: --first-seed 5 --seeds 5 uses seeds 5..9 (default 0)")
     s.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
     s.add_argument("--images", default="bundled", help="'bundled' (default), 'tfds:NAME[:SPLIT]' or a folder of PNG/JPEG")
     s.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
@@ -170,7 +172,7 @@ def cmd_score(args, pre: dict) -> int:
 
     raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                                      tfds_data_dir=args.tfds_data_dir)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     meta = {
         "proxy": "eproxy-jax/1", "space": args.space, "space_config": config, "setting": setting.to_dict(),
         "seeds": seeds, "images": args.images, "image_seed": args.image_seed,

@@ -72,7 +72,11 @@ def _tfds(spec: str, n: int, size: int, data_dir: str | None) -> np.ndarray:
     parts = spec[len("tfds:"):].split(":")
     name, split = parts[0], (parts[1] if len(parts) > 1 else "train")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+
     import tensorflow_datasets as tfds
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # tfds warns through absl; errors are ours to say
 
     data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
     try:

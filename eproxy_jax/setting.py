@@ -61,7 +61,7 @@ class ProxySetting:
         mask = np.asarray(self.signal_mask)
         return {
             "lr": round(float(self.lr), 6), "momentum": round(float(self.momentum), 6),
-            "weight_decay": float(self.weight_decay), "steps": self.steps,
+            "weight_decay": float(f"{float(self.weight_decay):.6g}"), "steps": self.steps,
             "alpha": round(float(self.alpha), 6), "branches": self.branches,
             "signals": [[s for s, m in zip(spec.SIGNALS, row) if m > 0] for row in mask],
             "head_kernel": list(self.head_kernel), "barrier_kernel": list(self.barrier_kernel),

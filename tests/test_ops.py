@@ -1,0 +1,250 @@
+"""eproxy_jax.ops against independent references.
+
+`ops.conv2d` carries a hand-written VJP; every check here compares it with
+`lax.conv_general_dilated`, whose gradients come from JAX's own autodiff. Each case is one
+jitted function computing both sides, so a case costs one compilation.
+"""
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from eproxy_jax import ops
+
+RTOL, ATOL = 1e-4, 1e-4
+
+
+def ref_conv(x, w, stride=1, padding=None, dilation=1):
+    """Reference: XLA's convolution with 'same' padding computed here, autodiff by JAX."""
+    k = w.shape[0]
+    p = dilation * (k - 1) // 2 if padding is None else padding
+    return lax.conv_general_dilated(
+        x, w, window_strides=(stride, stride), padding=((p, p), (p, p)),
+        rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _rand(seed, *shape):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _value_and_grads(x, w, g, stride, padding, dilation):
+    out = []
+    for f in (ops.conv2d, ref_conv):
+        y, vjp = jax.vjp(lambda x, w: f(x, w, stride, padding, dilation), x, w)
+        out.append((y,) + vjp(g))
+    return out
+
+
+# (kernel, stride, dilation, input size, padding); None = 'same' default
+CONV_CASES = [  # covers k 1/3/5/7, stride 1/2, dilation 1/2, odd/even sizes, explicit padding
+    (1, 2, 1, 9, None),
+    (3, 1, 1, 9, None),
+    (3, 2, 2, 8, None),
+    (5, 1, 2, 8, None),
+    (5, 2, 1, 9, None),
+    (7, 2, 2, 9, None),
+    (3, 1, 1, 8, 0),      # 'valid'
+    (3, 2, 1, 9, 3),      # more padding than "same" (the input gradient is cropped on both sides)
+]
+
+
+@pytest.mark.parametrize("k,stride,dilation,size,padding", CONV_CASES)
+def test_conv2d_value_and_grads(k, stride, dilation, size, padding):
+    x = _rand(0, 2, size, size, 3)
+    w = _rand(1, k, k, 3, 5)
+    y_ref = ref_conv(x, w, stride, padding, dilation)
+    g = _rand(2, *y_ref.shape)
+    (y, dx, dw), (ry, rdx, rdw) = _value_and_grads(x, w, g, stride, padding, dilation)
+    chex.assert_shape(y, y_ref.shape)
+    chex.assert_shape(dx, x.shape)
+    chex.assert_shape(dw, w.shape)
+    if padding is None and stride == 1:
+        chex.assert_shape(y, (2, size, size, 5))  # 'same'
+    chex.assert_trees_all_close((y, dx, dw), (ry, rdx, rdw), rtol=RTOL, atol=ATOL)
+    # the gradients are not trivially zero
+    assert float(jnp.abs(dw).max()) > 1e-2 and float(jnp.abs(dx).max()) > 1e-2
+
+
+def test_conv2d_rejects_non_square_kernel():
+    with pytest.raises(ValueError):
+        ops.conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 1, 2, 2)))
+
+
+def _scan_loss(conv, h0, ws, xs, a, b):
+    """A carry through stride-1 dilated convs plus per-step stride-2 outputs."""
+
+    def body(h, inp):
+        w, x = inp
+        h = jnp.tanh(conv(h, w, 1, None, 2))
+        y = conv(x, w, 2, None, 1)
+        return h, y
+
+    h, ys = lax.scan(body, h0, (ws, xs))
+    return jnp.sum(h * a) + jnp.sum(ys * b)
+
+
+def test_conv2d_grads_under_scan():
+    L, n, s, c = 3, 2, 8, 4
+    h0, ws, xs = _rand(0, n, s, s, c), _rand(1, L, 3, 3, c, c) * 0.3, _rand(2, L, n, s + 1, s + 1, c)
+    a, b = _rand(3, n, s, s, c), _rand(4, L, n, 5, 5, c)
+
+    @jax.jit
+    def both(h0, ws, xs):
+        return [jax.value_and_grad(functools.partial(_scan_loss, conv), argnums=(0, 1, 2))(h0, ws, xs, a, b)
+                for conv in (ops.conv2d, ref_conv)]
+
+    (v, g), (rv, rg) = both(h0, ws, xs)
+    chex.assert_trees_all_close((v, g), (rv, rg), rtol=RTOL, atol=ATOL)
+    chex.assert_trees_all_equal_shapes(g, (h0, ws, xs))
+
+
+def _switch_fn(conv, i, x, w3, w1):
+    branches = (
+        lambda x, w3, w1: conv(x, w3, 1, None, 1),
+        lambda x, w3, w1: conv(jax.nn.relu(x), w1, 1, None, 1),
+        lambda x, w3, w1: jnp.repeat(jnp.repeat(conv(x, w3, 2, None, 2), 2, 1), 2, 2),
+        lambda x, w3, w1: x * 2.0,
+    )
+    return lax.switch(i, branches, x, w3, w1)
+
+
+def test_conv2d_grads_inside_switch_with_traced_index():
+    x, w3, w1 = _rand(0, 2, 8, 8, 4), _rand(1, 3, 3, 4, 4), _rand(2, 1, 1, 4, 4)
+    t = _rand(3, 2, 8, 8, 4)
+
+    @jax.jit
+    def both(i, x, w3, w1):
+        return [jax.grad(lambda *args: jnp.sum(t * _switch_fn(conv, i, *args)), argnums=(0, 1, 2))(x, w3, w1)
+                for conv in (ops.conv2d, ref_conv)]
+
+    for i in range(4):
+        g, rg = both(jnp.int32(i), x, w3, w1)
+        chex.assert_trees_all_close(g, rg, rtol=RTOL, atol=ATOL)
+        # only the selected branch's weights get a gradient
+        assert (float(jnp.abs(g[1]).max()) > 0) == (i in (0, 2))
+        assert (float(jnp.abs(g[2]).max()) > 0) == (i == 1)
+
+
+def test_conv2d_grads_switch_inside_checkpointed_scan():
+    """The NB201 pattern: per-step op index from the scanned input, lax.switch, jax.checkpoint."""
+    L, c = 4, 4
+    x0, w3s, w1s = _rand(0, 2, 8, 8, c), _rand(1, L, 3, 3, c, c) * 0.3, _rand(2, L, 1, 1, c, c) * 0.5
+    idx = jnp.asarray([0, 1, 2, 0], jnp.int32)
+    t = _rand(3, 2, 8, 8, c)
+
+    def loss(conv, x0, w3s, w1s):
+        edge = jax.checkpoint(lambda x, i, w3, w1: _switch_fn(conv, i, x, w3, w1))
+
+        def body(x, inp):
+            i, w3, w1 = inp
+            return jnp.tanh(edge(x, i, w3, w1)), None
+
+        x, _ = lax.scan(body, x0, (idx, w3s, w1s))
+        return jnp.sum(t * x)
+
+    @jax.jit
+    def both(x0, w3s, w1s):
+        return [jax.value_and_grad(functools.partial(loss, conv), argnums=(0, 1, 2))(x0, w3s, w1s)
+                for conv in (ops.conv2d, ref_conv)]
+
+    got, ref = both(x0, w3s, w1s)
+    chex.assert_trees_all_close(got, ref, rtol=RTOL, atol=ATOL)
+
+
+# ---------------------------------------------------------------- pooling, resize, BN
+
+def np_avg_pool(x, window, stride, padding, count_include_pad):
+    n, h, w, c = x.shape
+    ho = (h + 2 * padding - window) // stride + 1
+    wo = (w + 2 * padding - window) // stride + 1
+    out = np.zeros((n, ho, wo, c))
+    for i in range(ho):
+        for j in range(wo):
+            r0, c0 = i * stride - padding, j * stride - padding
+            rs = [r for r in range(r0, r0 + window) if 0 <= r < h]
+            cs = [q for q in range(c0, c0 + window) if 0 <= q < w]
+            total = x[:, rs][:, :, cs].sum(axis=(1, 2))
+            out[:, i, j] = total / (window * window if count_include_pad else len(rs) * len(cs))
+    return out
+
+
+@pytest.mark.parametrize("window,stride,padding,size,include", [
+    (3, 1, 1, 7, False),
+    (3, 2, 1, 8, False),
+    (3, 1, 1, 6, True),
+    (2, 2, 0, 8, False),
+])
+def test_avg_pool(window, stride, padding, size, include):
+    x = np.random.default_rng(5).standard_normal((2, size, size, 3)).astype(np.float32) + 1.0
+    got = ops.avg_pool(jnp.asarray(x), window, stride, padding, count_include_pad=include)
+    want = np_avg_pool(x.astype(np.float64), window, stride, padding, include)
+    chex.assert_shape(got, want.shape)
+    chex.assert_trees_all_close(np.asarray(got), want.astype(np.float32), rtol=1e-5, atol=1e-5)
+
+
+def test_avg_pool_border_divides_by_real_pixels():
+    x = jnp.ones((1, 5, 5, 1))
+    got = np.asarray(ops.avg_pool(x, 3, 1, 1, count_include_pad=False))
+    np.testing.assert_allclose(got, 1.0, rtol=1e-6)  # every window averages only ones
+    inc = np.asarray(ops.avg_pool(x, 3, 1, 1, count_include_pad=True))
+    assert abs(inc[0, 0, 0, 0] - 4 / 9) < 1e-6 and abs(inc[0, 0, 2, 0] - 6 / 9) < 1e-6
+
+
+@pytest.mark.parametrize("n_in,n_out,expected", [
+    (16, 4, [0, 4, 8, 12]),           # integer ratio
+    (8, 4, [0, 2, 4, 6]),
+    (6, 4, [0, 1, 3, 4]),             # ratio 1.5
+    (5, 3, [0, 1, 3]),                # ratio 5/3
+    (2, 8, [0, 0, 0, 0, 1, 1, 1, 1]),  # enlarging
+    (3, 4, [0, 0, 1, 2]),             # enlarging by a non-integer ratio
+])
+def test_resize_nearest_matches_pytorch(n_in, n_out, expected):
+    idx = [(i * n_in) // n_out for i in range(n_out)]  # PyTorch: floor(i * in / out)
+    assert idx == expected
+    np.testing.assert_array_equal(ops.nearest_indices(n_in, n_out), expected)
+    x = np.arange(2 * n_in * n_in * 3, dtype=np.float32).reshape(2, n_in, n_in, 3)
+    got = np.asarray(ops.resize_nearest(jnp.asarray(x), n_out))
+    chex.assert_shape(got, (2, n_out, n_out, 3))
+    np.testing.assert_array_equal(got, x[:, idx][:, :, idx])
+
+
+def test_resize_nearest_identity():
+    x = _rand(0, 1, 4, 4, 2)
+    chex.assert_trees_all_equal(ops.resize_nearest(x, 4), x)
+
+
+def np_batch_norm(x, scale=None, bias=None):
+    x = x.astype(np.float64)
+    mean = x.mean(axis=(0, 1, 2))
+    var = ((x - mean) ** 2).mean(axis=(0, 1, 2))  # biased
+    y = (x - mean) / np.sqrt(var + 1e-5)
+    if scale is not None:
+        y = y * scale
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def test_batch_norm():
+    rng = np.random.default_rng(7)
+    # tiny batch (n*h*w = 8: biased vs unbiased variance differ by 8/7) and a channel whose
+    # variance is comparable to eps, so the eps value matters
+    x = rng.standard_normal((2, 2, 2, 3)) * np.array([1.0, 3.0, 0.003]) + np.array([0.5, -2.0, 1.0])
+    x = x.astype(np.float32)
+    scale, bias = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    got = ops.batch_norm(jnp.asarray(x))
+    chex.assert_trees_all_close(np.asarray(got), np_batch_norm(x).astype(np.float32), rtol=1e-4, atol=1e-4)
+    got = ops.batch_norm(jnp.asarray(x), jnp.asarray(scale), jnp.asarray(bias))
+    chex.assert_trees_all_close(np.asarray(got), np_batch_norm(x, scale, bias).astype(np.float32),
+                                rtol=1e-4, atol=1e-4)
+
+
+def test_conv_macs_and_tree_size():
+    assert ops.conv_macs(8, 8, 4, 6, 3) == 8 * 8 * 6 * 4 * 9
+    assert ops.conv_macs(8, 8, 4, 6, 3, groups=2) == 8 * 8 * 6 * 2 * 9
+    assert ops.tree_size({"a": jnp.zeros((2, 3)), "b": [jnp.zeros((4,))]}) == 10

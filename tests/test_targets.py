@@ -1,0 +1,158 @@
+"""eproxy_jax.targets: shapes, determinism, per-signal statistics, level and mask algebra.
+
+All single-branch checks share one setting structure (value genes only differ), so they
+reuse one compiled `make_targets`.
+"""
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eproxy_jax import targets
+from eproxy_jax.setting import ProxySetting
+from eproxy_jax.setting_spec import SIGNALS
+
+make_targets = jax.jit(targets.make_targets, static_argnums=(3,))
+
+N, SIZE, C = 3, 16, 512
+
+# GenNAS frequency bands (cycles per pixel), from the method description
+BANDS = {"wave_l": (0.02, 0.12), "wave_m": (0.125, 0.35), "wave_h": (0.375, 0.4875)}
+
+
+def _images(seed=0, n=N, size=16):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal((n, size, size, 3)), jnp.float32)
+
+
+IMAGES = _images()
+
+
+def one_branch(signals, level=1.0, c_last=C):
+    return ProxySetting.from_dict({"branches": 1, "signals": [signals], "level": [level], "c_last": [c_last]})
+
+
+def target(signals, key=0, level=1.0, images=IMAGES):
+    (t,) = make_targets(jax.random.PRNGKey(key), one_branch(signals, level), images, SIZE)
+    return np.asarray(t, np.float64)
+
+
+TWO = {"branches": 2, "c_last": [16, 512], "signals": [["wave_h", "net", "dot"], ["wave_l", "net"]]}
+
+
+@pytest.mark.parametrize("size,d,c_last", [
+    (4, {"branches": 1, "c_last": [16], "signals": [["net", "dot"]]}, (16,)),
+    (8, TWO, (16, 512)),
+    (16, {"branches": 1, "c_last": [C], "signals": [["wave_m"]]}, (C,)),  # shares the statistics tests' program
+])
+def test_shapes_per_branch(size, d, c_last):
+    out = make_targets(jax.random.PRNGKey(0), ProxySetting.from_dict(d), IMAGES, size)
+    assert isinstance(out, tuple) and len(out) == len(c_last)
+    for t, c in zip(out, c_last):
+        chex.assert_shape(t, (N, size, size, c))
+    chex.assert_tree_all_finite(out)
+    assert all(float(jnp.abs(t).max()) > 0.1 for t in out)
+
+
+def test_deterministic_per_key():
+    sig = ["wave_h", "dot", "net"]
+    a, b, c = target(sig, key=1), target(sig, key=1), target(sig, key=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    for name in SIGNALS:  # every signal depends on the key
+        assert not np.allclose(target([name], key=1), target([name], key=2))
+
+
+def test_branches_draw_their_own_targets():
+    s = ProxySetting.from_dict(dict(TWO, signals=[["wave_h", "dot", "net"]] * 2))
+    t0, t1 = make_targets(jax.random.PRNGKey(1), s, IMAGES, 8)
+    # same signals, different branch -> different values (compare the shared first 16 channels)
+    assert not np.allclose(t0, t1[..., :16])
+    # and each branch is itself deterministic
+    chex.assert_trees_all_equal((t0, t1), make_targets(jax.random.PRNGKey(1), s, IMAGES, 8))
+
+
+def _frequency(seq):
+    """beta of a sampled sinusoid s_p = sin(2 pi beta p + phi) from s_{p+1} + s_{p-1} = 2 cos(2 pi beta) s_p;
+    also returns the recurrence's residual (0 for a pure sinusoid)."""
+    mid, nb = seq[1:-1], seq[2:] + seq[:-2]
+    c = float(np.dot(mid, nb) / (2 * np.dot(mid, mid)))
+    resid = float(np.abs(nb - 2 * c * mid).max())
+    return math.acos(max(-1.0, min(1.0, c))) / (2 * math.pi), resid
+
+
+@pytest.mark.parametrize("name", ["wave_l", "wave_m", "wave_h"])
+def test_wave_statistics_and_band(name):
+    t = target([name])
+    chex.assert_shape(t, (N, SIZE, SIZE, C))
+    assert t.min() >= -1.0 - 1e-6 and t.max() <= 1.0 + 1e-6
+    for i in range(1, N):
+        np.testing.assert_array_equal(t[i], t[0])  # the same for every image
+    assert abs(t.mean()) < 0.1
+    assert abs(t.std() - math.sqrt(0.5)) < 0.05  # unit-amplitude sinusoids
+    lo, hi = BANDS[name]
+    assert targets.WAVE_BANDS[name] == BANDS[name]
+    kinds = set()
+    for ch in range(C):
+        sig = t[0, :, :, ch]  # [y, x]
+        row_const = np.ptp(sig[0, :]) < 1e-6   # does not vary along x
+        col_const = np.ptp(sig[:, 0]) < 1e-6   # does not vary along y
+        assert not (row_const and col_const), f"channel {ch} is constant"
+        if col_const:      # 1-D along x: every row identical
+            kind, seq = "x", sig[0, :]
+            np.testing.assert_allclose(sig, np.broadcast_to(seq, sig.shape), atol=1e-5)
+        elif row_const:    # 1-D along y
+            kind, seq = "y", sig[:, 0]
+            np.testing.assert_allclose(sig, np.broadcast_to(seq[:, None], sig.shape), atol=1e-5)
+        else:              # 2-D along x + y: constant on anti-diagonals
+            kind = "x+y"
+            seq = np.concatenate([sig[0, :], sig[1:, -1]])  # values at x+y = 0 .. 2*SIZE-2
+            np.testing.assert_allclose(sig[1:, :-1], sig[:-1, 1:], atol=1e-5)
+        kinds.add(kind)
+        beta, resid = _frequency(seq)
+        assert resid < 1e-3, (ch, kind, resid)  # a pure sinusoid
+        assert lo - 1e-3 <= beta <= hi + 1e-3, (name, ch, kind, beta)
+    assert kinds == {"x", "y", "x+y"}
+
+
+def test_dot_statistics():
+    t = target(["dot"])
+    np.testing.assert_array_equal(np.abs(t), 1.0)
+    assert abs(t.mean()) < 0.02
+    assert not np.array_equal(t[0], t[1])
+
+
+def test_net_statistics():
+    t = target(["net"])
+    assert abs(t.mean()) < 1e-3
+    assert abs(t.std() - 1.0) < 1e-3
+    assert not np.allclose(t[0], t[1])  # depends on the image
+    # a function of the images only: the same images give the same target, others a different one
+    np.testing.assert_allclose(target(["net"], images=IMAGES), t)
+    assert not np.allclose(target(["net"], images=_images(seed=1)), t)
+    # the wave targets ignore the images
+    np.testing.assert_array_equal(target(["wave_h"], images=_images(seed=1)), target(["wave_h"]))
+
+
+def test_level_scales_linearly():
+    sig = ["wave_m", "dot", "net"]
+    base = target(sig, level=1.0)
+    for level in (0.5, 2.0, -1.5):
+        np.testing.assert_allclose(target(sig, level=level), level * base, rtol=1e-5, atol=1e-5)
+
+
+def test_signal_mask_is_a_sum():
+    singles = {s: target([s], key=4) for s in SIGNALS}
+    for pair in (["wave_h", "dot"], ["net", "wave_l"], ["wave_l", "wave_m"]):
+        np.testing.assert_allclose(target(pair, key=4), singles[pair[0]] + singles[pair[1]], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(target(list(SIGNALS), key=4, level=0.5), 0.5 * sum(singles.values()),
+                               rtol=1e-5, atol=1e-5)
+    # different signals are different tensors
+    assert not np.allclose(singles["wave_l"], singles["wave_h"])
+
+
+def test_unknown_signal_raises():
+    with pytest.raises(ValueError):
+        targets.signal("sine", jax.random.PRNGKey(0), IMAGES, 4, 2)
