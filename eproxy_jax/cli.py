@@ -29,28 +29,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _positive(name):
+def _int_at_least(name, lo):
     def conv(v):
         try:
             i = int(v)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}") from None
-        if i < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {i}")
+        if i < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {i}")
         return i
     return conv
+
+
+def _positive(name):
+    return _int_at_least(name, 1)
 
 
 def _nonneg(name):
-    def conv(v):
-        try:
-            i = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}") from None
-        if i < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {i}")
-        return i
-    return conv
+    return _int_at_least(name, 0)
 
 
 def _space_option(v):

@@ -100,7 +100,10 @@ def validate(d: dict, max_branches: int = 3) -> dict:
     out["weight_decay"] = _number("weight_decay", out["weight_decay"], 0.0, 1.0)
     out["steps"] = _number("steps", out["steps"], 1, 1000, integer=True)
     out["alpha"] = _number("alpha", out["alpha"], -10.0, 10.0)
-    out["signals"] = _per_branch("signals", out["signals"], b, _signals)
+    sig = out["signals"]
+    if isinstance(sig, str) or (isinstance(sig, list) and sig and all(isinstance(x, str) for x in sig)):
+        sig = [sig] * b  # one subset for every branch
+    out["signals"] = _per_branch("signals", sig, b, _signals)
     out["head_kernel"] = _per_branch("head_kernel", out["head_kernel"], b, _kernel)
     out["barrier_kernel"] = _per_branch("barrier_kernel", out["barrier_kernel"], b, _kernel)
     chan = lambda n, v: _number(n, v, 1, 4096, integer=True)  # noqa: E731

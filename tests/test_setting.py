@@ -37,6 +37,8 @@ def test_validate_normalises():
     assert v["c_out"] == [16, 32]             # extra entries beyond `branches` dropped
     v = spec.validate({"branches": 1, "signals": [["dot", "net", "dot", "wave_l"]]})
     assert v["signals"] == [["net", "wave_l", "dot"]]  # canonical order, no duplicates
+    v = spec.validate({"signals": ["wave_m", "wave_h"]})  # a flat list of names = one subset for all
+    assert v["signals"] == [["wave_m", "wave_h"]] * 3
     assert spec.validate({"steps": 5.0})["steps"] == 5 and isinstance(spec.validate({"steps": 5.0})["steps"], int)
 
 
