@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
     s.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
                    help="architectures vmapped together inside a chunk (default: 1 on CPU, 32 on GPU)")
-    s.add_argument("--seed-batching", choices=("vmap", "map"), default="vmap", help="how seeds are batched")
+    s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
+                   help="seeds vmapped together or run one after another (default: map on CPU, vmap on GPU)")
     s.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
                    help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
     s.add_argument("--out", help="results CSV (appended, resumable); default eproxy-results/<space>_<dataset>_<hash>.csv")
@@ -185,7 +186,10 @@ def cmd_score(args, pre: dict) -> int:
             seen.add(a)
     resumed = len(set(ids)) - len(todo)
 
-    cache = engine_mod.enable_compilation_cache(args.cache_dir)
+    try:
+        cache = engine_mod.enable_compilation_cache(args.cache_dir)
+    except OSError as e:
+        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
     import jax
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     score_s, compile_s, prepare_s = 0.0, 0.0, 0.0
@@ -194,7 +198,7 @@ def cmd_score(args, pre: dict) -> int:
                                 arch_vmap=args.arch_vmap, seed_batching=args.seed_batching)
         prepare_s = eng.prepare_s
         eng.compile()
-        compile_s = eng.compile_s
+        compile_s = eng.compile_s + eng.prepare_s  # prepare is a compile of its own, plus a tiny run
         sub_ids = [ids[i] for i in todo]
         sub_truth = [float(truth[i]) for i in todo] if truth is not None else None
 
@@ -224,27 +228,33 @@ def cmd_score(args, pre: dict) -> int:
     }
     if truth is not None and len(ids) >= 2:
         per = np.asarray(per_seed)
-        result["spearman"] = round(metrics.spearman(mean, truth), 4)
-        result["kendall"] = round(metrics.kendall(mean, truth), 4)
-        result["top10_precision"] = round(metrics.top_k_precision(mean, truth), 4)
-        result["spearman_per_seed"] = [round(metrics.spearman(per[:, k], truth), 4) for k in range(per.shape[1])]
+        result["spearman"] = _finite(metrics.spearman(mean, truth))
+        result["kendall"] = _finite(metrics.kendall(mean, truth))
+        result["top10_precision"] = _finite(metrics.top_k_precision(mean, truth))
+        result["spearman_per_seed"] = [_finite(metrics.spearman(per[:, k], truth)) for k in range(per.shape[1])]
     _report(result)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, allow_nan=False))
     return 0
+
+
+def _finite(x, digits=4):
+    """A metric for JSON: rounded, or None where undefined (constant scores or truth)."""
+    return round(float(x), digits) if math.isfinite(x) else None
 
 
 def _report(r: dict):
     lines = [f"space {r['space']}  dataset {r['dataset']}  n {r['n']}  seeds {r['seeds']}  device {r['device']}"]
-    if r["spearman"] is not None:
-        ps = r["spearman_per_seed"]
+    if r["spearman_per_seed"] is not None:
+        fmt = lambda x, d=4: "undefined" if x is None else f"{x:.{d}f}"  # noqa: E731
+        ps = [x for x in r["spearman_per_seed"] if x is not None]
         extra = ""
-        if ps and len(ps) > 1:
+        if len(ps) > 1:
             m = sum(ps) / len(ps)
             sd = math.sqrt(sum((x - m) ** 2 for x in ps) / (len(ps) - 1))
             extra = f"  (per seed {m:.4f} +- {sd:.4f})"
-        lines.append(f"spearman {r['spearman']:.4f}  kendall {r['kendall']:.4f}  top-10% precision "
-                     f"{r['top10_precision']:.3f}{extra}")
+        lines.append(f"spearman {fmt(r['spearman'])}  kendall {fmt(r['kendall'])}  top-10% precision "
+                     f"{fmt(r['top10_precision'], 3)}{extra}")
     ms = f"{r['ms_per_arch']:.1f} ms/arch" if r["ms_per_arch"] is not None else "nothing new to score"
     lines.append(f"scored {r['scored']} (resumed {r['resumed']}), {ms}, compile {r['compile_s']:.1f} s, "
                  f"wall {r['wall_s']:.1f} s, diverged {r['diverged']}")

@@ -66,10 +66,21 @@ def default_arch_vmap() -> int:
     return 1 if jax.default_backend() == "cpu" else 32
 
 
+def default_seed_batching() -> str:
+    # measured on the 2-core CPU: vmapped seeds make every conv a grouped conv, 2.3x slower
+    # per (arch, seed) than lax.map over seeds (experiments/throughput.py, README)
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
 class Engine:
     def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
-                 chunk: int = 16, arch_vmap: int | None = None, seed_batching: str = "vmap"):
+                 chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None):
         CompileCounter.install()
+        if not jax.config.jax_compilation_cache_dir:
+            try:
+                enable_compilation_cache()
+            except OSError:
+                pass  # an unwritable default cache only costs compile time
         self.space = space
         self.setting = setting if setting is not None else ProxySetting.default()
         self.seeds = [int(s) for s in seeds]
@@ -80,6 +91,7 @@ class Engine:
         self.arch_vmap = int(arch_vmap or default_arch_vmap())
         self.chunk = max(int(chunk), 1)
         self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap  # a multiple of arch_vmap
+        seed_batching = seed_batching or default_seed_batching()
         if seed_batching not in ("vmap", "map"):
             raise ValueError("seed_batching must be 'vmap' or 'map'")
         self.seed_batching = seed_batching
@@ -101,16 +113,21 @@ class Engine:
 
         return jax.jit(jax.vmap(one, in_axes=(0, None, None)))(keys, self.setting, self.images)
 
-    def chunk_scores(self, ctx, setting, images, encs, macs_frac):
-        """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able)."""
+    def chunk_scores(self, ctx, setting, images, encs, macs_frac, valid):
+        """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able).
+        Entries with `valid == False` (the padding of a last chunk) are skipped under
+        `lax.map` and come back NaN."""
         net, v = self.net, self.arch_vmap
 
         def one(c, e, m):
             return proxy.score_one(c, setting, net, images, e, m)
 
+        def one_if_valid(c, e, m, ok):
+            return lax.cond(ok, lambda: one(c, e, m), lambda: jnp.full((), jnp.nan, jnp.float32))
+
         def per_seed(c):
             if v == 1:
-                return lax.map(lambda em: one(c, *em), (encs, macs_frac))
+                return lax.map(lambda emv: one_if_valid(c, *emv), (encs, macs_frac, valid))
             e = encs.reshape((-1, v) + encs.shape[1:])
             m = macs_frac.reshape(-1, v)
             out = lax.map(lambda em: jax.vmap(one, in_axes=(None, 0, 0))(c, *em), (e, m))
@@ -126,7 +143,9 @@ class Engine:
             t = time.perf_counter()
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
-            self._compiled = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs).compile()
+            valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
+            self._compiled = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs,
+                                                              valid).compile()
             self.compile_s = time.perf_counter() - t
         return self._compiled
 
@@ -137,6 +156,7 @@ class Engine:
         `progress` is a tqdm-like object with `update(n)`, or None.
         """
         encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
+        self.space.check_encodings(encodings)
         n = len(encodings)
         out = np.zeros((n, len(self.seeds)), np.float32)
         if n == 0:
@@ -148,7 +168,8 @@ class Engine:
             pad = self.chunk - (stop - start)
             e = np.concatenate([encodings[start:stop], np.repeat(encodings[stop - 1:stop], pad, 0)])
             m = np.concatenate([macs[start:stop], np.repeat(macs[stop - 1:stop], pad, 0)])
-            res = np.asarray(fn(self.ctx, self.setting, self.images, e, m))  # [seeds, chunk]
+            ok = np.arange(self.chunk) < stop - start
+            res = np.asarray(fn(self.ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]
             out[start:stop] = res[:, : stop - start].T
             if on_chunk is not None:
                 on_chunk(start, stop, out[start:stop])

@@ -89,10 +89,11 @@ def _tfds(spec: str, n: int, size: int, data_dir: str | None) -> np.ndarray:
             f"tfds dataset {name!r} is not prepared in {where}: run `python -m tensorflow_datasets.scripts.download_and_prepare "
             f"--datasets={name} --data_dir={data_dir or '~/tensorflow_datasets'}` (offline: put cifar-10-binary.tar.gz in "
             f"<data_dir>/downloads/manual/ first)")
-    ds = builder.as_dataset(split=split, shuffle_files=False)
-    images = []
-    for ex in tfds.as_numpy(ds.take(n)):
-        images.append(np.asarray(ex["image"]))
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        images = [np.asarray(ex["image"]) for ex in tfds.as_numpy(ds.take(n))]
+    except (ValueError, KeyError) as e:  # unknown split, no "image" feature
+        raise ImageError(f"tfds {name}/{split}: {str(e).splitlines()[0]}") from None
     if len(images) < n:
         raise ImageError(f"tfds {name}/{split} has only {len(images)} images, need {n}")
     arr = np.stack(images).astype(np.uint8)

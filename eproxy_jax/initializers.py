@@ -41,14 +41,15 @@ def conv_kernel(key, shape, scheme, fan_in: int | None = None, fan_out: int | No
     """
     kh, kw, cin, cout = shape[-4:]
     ku, kn = jax.random.split(key)
-    uni = jax.random.uniform(ku, shape, jnp.float32, -1.0, 1.0)
-    nor = jax.random.normal(kn, shape, jnp.float32)
+    size = (math.prod(shape),)  # flat draws: same values as N-d ones, much faster to compile on CPU
+    uni = jax.random.uniform(ku, size, jnp.float32, -1.0, 1.0)
+    nor = jax.random.normal(kn, size, jnp.float32)
     return _select(uni, nor, shape, scheme, fan_in or kh * kw * cin, fan_out or kh * kw * cout)
 
 
 def conv_bias(key, shape, scheme, fan_in: int):
     """PyTorch's default draws the bias from U(+-1/sqrt(fan_in)); the other schemes use zeros."""
-    return _bias(jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0), scheme, fan_in)
+    return _bias(jax.random.uniform(key, (math.prod(shape),), jnp.float32, -1.0, 1.0).reshape(shape), scheme, fan_in)
 
 
 def _bias(uni, scheme, fan_in):

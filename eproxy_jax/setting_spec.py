@@ -43,6 +43,10 @@ class SettingError(ValueError):
 def _number(name, value, lo=None, hi=None, integer=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SettingError(f"setting field '{name}' must be a number, got {value!r}")
+    try:
+        float(value)
+    except OverflowError:
+        raise SettingError(f"setting field '{name}' is out of range: {value!r}") from None
     if integer and (not float(value).is_integer()):
         raise SettingError(f"setting field '{name}' must be an integer, got {value!r}")
     if not math.isfinite(value):

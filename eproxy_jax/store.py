@@ -45,13 +45,18 @@ class ResultStore:
         self.seeds = list(seeds)
         self.columns = ["arch"] + [f"score_s{s}" for s in self.seeds] + ["score", "diverged", "truth"]
         self.rows: dict[str, dict] = {}
-        if self.path.exists() and self.path.stat().st_size > 0:
-            self._load()
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "w", newline="") as f:
-                f.write(f"{FORMAT_LINE}\n# run_hash={self.hash}\n# meta={json.dumps(meta, sort_keys=True)}\n")
-                f.write(",".join(self.columns) + "\n")
+        try:
+            if self.path.exists() and self.path.stat().st_size > 0:
+                self._load()
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "w", newline="") as f:
+                    f.write(f"{FORMAT_LINE}\n# run_hash={self.hash}\n# meta={json.dumps(meta, sort_keys=True)}\n")
+                    f.write(",".join(self.columns) + "\n")
+        except UnicodeDecodeError:
+            raise StoreError(f"{self.path} exists and is not an eproxy-jax results file; choose another --out") from None
+        except OSError as e:
+            raise StoreError(f"cannot write results to {self.path}: {e.strerror or e}") from None
 
     def _load(self):
         text = self.path.read_text()
@@ -76,8 +81,14 @@ class ResultStore:
             self.rows[row["arch"]] = row
             keep.append(ln)
         if len(keep) - 1 != len(body) - 1 or not complete:
+            # rewrite without the cut line atomically: an interrupt now must not lose the rows
             header = [ln for ln in lines[:3] if ln.startswith("#")]
-            self.path.write_text("\n".join(header + keep) + "\n")
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
+                f.write("\n".join(header + keep) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
 
     def done(self, arch_id: str) -> bool:
         return arch_id in self.rows

@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--n", type=int, default=64, help="architectures per configuration")
     ap.add_argument("--chunks", default="8,32", help="comma-separated chunk sizes")
     ap.add_argument("--arch-vmap", default="1", help="comma-separated arch_vmap values (1 = lax.map + switch)")
-    ap.add_argument("--seed-batching", default="vmap", help="comma-separated: vmap, map")
+    ap.add_argument("--seed-batching", default="map", help="comma-separated: vmap, map")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--space-option", action="append", default=[], metavar="KEY=INT")

@@ -57,6 +57,16 @@ class Space:
                 raise SpaceError(f"architecture #{i}: {e}") from None
         return out
 
+    encoding_max: int | None = None  # exclusive upper bound of every encoding entry, if uniform
+
+    def check_encodings(self, encodings: np.ndarray):
+        """Raise SpaceError if an encoding array cannot be a valid architecture."""
+        e = np.asarray(encodings)
+        if e.shape[1:] != tuple(self.encoding_shape):
+            raise SpaceError(f"encodings must have shape [n, {', '.join(map(str, self.encoding_shape))}], got {list(e.shape)}")
+        if self.encoding_max is not None and e.size and (e.min() < 0 or e.max() >= self.encoding_max):
+            raise SpaceError(f"encoding entries must lie in [0, {self.encoding_max}), got [{e.min()}, {e.max()}]")
+
     # --- network -------------------------------------------------------------------
     @property
     def feature_channels(self) -> tuple:

@@ -183,8 +183,15 @@ def to_lists(enc) -> list:
 
 class NB201(Space):
     encoding_shape = (6,)
+    encoding_max = len(OPS)
 
     def __init__(self, name="nb201", channels=16, cells_per_stage=5, input_size=32, target_size=None):
+        for key, v, lo in (("channels", channels, 1), ("cells_per_stage", cells_per_stage, 1),
+                           ("input_size", input_size, 4)):
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise SpaceError(f"nb201 option {key} must be an integer >= {lo}, got {v!r}")
+        if input_size % 4:
+            raise SpaceError(f"nb201 option input_size must be a multiple of 4, got {input_size}")
         self.name = name
         self.channels = channels
         self.cells_per_stage = cells_per_stage
@@ -192,6 +199,8 @@ class NB201(Space):
         self.target_size = target_size or max(input_size // 4, 1)
 
     def parse(self, raw) -> np.ndarray:
+        if isinstance(raw, np.ndarray):
+            raw = raw.tolist()
         if isinstance(raw, str):
             return parse_string(raw)
         if isinstance(raw, (list, tuple)) and len(raw) == 3 and all(isinstance(n, (list, tuple)) for n in raw):

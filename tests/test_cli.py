@@ -43,6 +43,10 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
     bad_setting.write_text(json.dumps({"lr": 1.0, "colour": "red"}))
     bad_value = tmp_path / "v.json"
     bad_value.write_text(json.dumps({"head_kernel": [2, 1, 1]}))
+    huge = tmp_path / "huge.json"
+    huge.write_text('{"steps": ' + "9" * 400 + "}")
+    binary = tmp_path / "results.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
     cases = [
         (["score", "nb999"], "unknown space"),
         (["score", "nb201", "--dataset", "mnist"], "unknown dataset"),
@@ -55,6 +59,11 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
         (["score", "nb201", "--limit", "many"], "--limit must be an integer"),
         (["score", "nb201", "--images", str(tmp_path / "nope")], "not a directory"),
         (["score", "nb201", "--lower-is-better"], "--truth"),
+        (["score", "nb201", "--setting", str(huge)], "out of range"),
+        (["score", "nb201", "--limit", "2", "--out", str(binary)], "not an eproxy-jax results file"),
+        (["score", "nb201", "--limit", "2", "--out", str(binary / "x.csv")], "cannot write results"),
+        (["score", "nb201", "--limit", "2", "--space-option", "channels=0"], "channels must be an integer >= 1"),
+        (["score", "nb201", "--limit", "2", "--space-option", "colour=3"], "--space-option"),
         (["score"], "space"),
         ([], "missing command"),
     ]

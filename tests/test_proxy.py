@@ -122,7 +122,7 @@ def test_engine_chunking_vmap_and_seeds_agree(tiny_space, tiny_setting, tiny_ima
     padding of the last chunk is invisible; seed 0 of a 2-seed run == the 1-seed run."""
     score = jitted[0]
     ref = np.array([float(score(ctx, tiny_setting, e, 0.0)) for e in sample_encodings[:3]])
-    eng = Engine(tiny_space, tiny_setting, [0, 1], tiny_images, chunk=2, arch_vmap=2)
+    eng = Engine(tiny_space, tiny_setting, [0, 1], tiny_images, chunk=2, arch_vmap=2, seed_batching="vmap")
     out = eng.score(sample_encodings[:3])
     chex.assert_shape(out, (3, 2))
     # different conv algorithms (grouped under vmap) differ in float32 rounding, which ten
