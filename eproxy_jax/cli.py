@@ -117,7 +117,10 @@ def _validate(args) -> dict:
         raise UsageError("--limit draws from a truth table; with --archs, trim the file instead")
     if args.lower_is_better and not args.truth:
         raise UsageError("--lower-is-better applies to a --truth file")
-    dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.truth or args.archs))
+    if args.truth:  # the user's own table: --dataset is just its label
+        dataset = args.dataset or Path(args.truth).name
+    else:
+        dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
     setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
     images.check_spec(args.images)
     archs = _read_json_list(args.archs, "--archs") if args.archs else None
@@ -160,8 +163,6 @@ def cmd_score(args, pre: dict) -> int:
         dataset = None
     else:
         encs, truth = space.load_truth(dataset, args.truth, args.lower_is_better)
-        if args.truth:
-            dataset = args.dataset or Path(args.truth).name
         if args.limit and args.limit < len(encs):
             idx = np.sort(np.random.default_rng(args.sample_seed).choice(len(encs), args.limit, replace=False))
             encs, truth = encs[idx], truth[idx]
@@ -200,7 +201,8 @@ def cmd_score(args, pre: dict) -> int:
         eng.compile()
         compile_s = eng.compile_s + eng.prepare_s  # prepare is a compile of its own, plus a tiny run
         sub_ids = [ids[i] for i in todo]
-        sub_truth = [float(truth[i]) for i in todo] if truth is not None else None
+        sign = -1.0 if args.lower_is_better else 1.0  # the file keeps the metric as given
+        sub_truth = [sign * float(truth[i]) for i in todo] if truth is not None else None
 
         def save(start, stop, scores):
             store.append(sub_ids[start:stop], scores, sub_truth[start:stop] if sub_truth else None)

@@ -139,3 +139,19 @@ def test_archs_without_truth(tmp_path, setting_file):
     assert res["n"] == 2 and res["spearman"] is None and res["kendall"] is None
     rows = [ln for ln in (tmp_path / "a.csv").read_text().splitlines() if ln and not ln.startswith("#")]
     assert len(rows) == 3 and rows[1].startswith("|nor_conv_3x3~0|")
+
+
+def test_user_truth_file_lower_is_better(tmp_path, setting_file):
+    truth = tmp_path / "losses.json"
+    archs = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+             [[2], [1, 2], [4, 0, 3]]]
+    truth.write_text(json.dumps([[a, v] for a, v in zip(archs, [0.31, 2.30, 0.55])]))
+    r = run(["score", "nb201", "--truth", str(truth), "--lower-is-better", "--dataset", "my-task",
+             "--setting", str(setting_file), *TINY_CLI, "--json", "--quiet", "--out", str(tmp_path / "t.csv")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["dataset"] == "my-task" and res["n"] == 3 and res["spearman"] is not None
+    with open(tmp_path / "t.csv") as f:
+        rows = list(csv.DictReader(ln for ln in f if not ln.startswith("#")))
+    assert sorted(float(r["truth"]) for r in rows) == [0.31, 0.55, 2.30]  # stored as given, not negated
