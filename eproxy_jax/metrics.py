@@ -25,16 +25,19 @@ def _finite_rank_input(g):
     return np.where(finite, g, low)
 
 
+def _defined(g, truth) -> bool:
+    """A rank correlation needs two points and neither side constant."""
+    return len(truth) >= 2 and np.ptp(g) > 0 and np.ptp(np.asarray(truth, np.float64)) > 0
+
+
 def spearman(scores, truth) -> float:
-    if len(truth) < 2:
-        return float("nan")
-    return float(stats.spearmanr(_finite_rank_input(goodness(scores)), truth).statistic)
+    g = _finite_rank_input(goodness(scores))
+    return float(stats.spearmanr(g, truth).statistic) if _defined(g, truth) else float("nan")
 
 
 def kendall(scores, truth) -> float:
-    if len(truth) < 2:
-        return float("nan")
-    return float(stats.kendalltau(_finite_rank_input(goodness(scores)), truth).statistic)
+    g = _finite_rank_input(goodness(scores))
+    return float(stats.kendalltau(g, truth).statistic) if _defined(g, truth) else float("nan")
 
 
 def top_k_precision(scores, truth, frac: float = 0.1) -> float:
