@@ -106,11 +106,6 @@ def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool 
     return total / counts
 
 
-def max_pool(x, window: int, stride: int, padding: int):
-    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
-    return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1), pads)
-
-
 def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
     """Source indices of PyTorch's F.interpolate(mode='nearest'): floor(i * n_in / n_out)."""
     return np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.int32)
