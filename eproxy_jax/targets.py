@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from . import ops
+from .initializers import flat_draw
 from .setting_spec import SIGNALS
 
 WAVE_BANDS = {
@@ -44,8 +45,7 @@ def wave(key, n: int, size: int, channels: int, band):
 
 
 def dot(key, n: int, size: int, channels: int):
-    # flat draws, reshaped: same values, far faster to compile on XLA:CPU than N-d draws
-    return jax.random.rademacher(key, (n * size * size * channels,), jnp.float32).reshape(n, size, size, channels)
+    return flat_draw(jax.random.rademacher, key, (n, size, size, channels), jnp.float32)
 
 
 def net(key, images, size: int, channels: int):
@@ -56,8 +56,7 @@ def net(key, images, size: int, channels: int):
     keys = jax.random.split(key, len(strides))
     for i, (k, s) in enumerate(zip(keys, strides)):
         fan_in = 9 * widths[i]
-        shape = (3, 3, widths[i], widths[i + 1])
-        w = jax.random.normal(k, (math.prod(shape),)).reshape(shape) * math.sqrt(2.0 / fan_in)
+        w = flat_draw(jax.random.normal, k, (3, 3, widths[i], widths[i + 1])) * math.sqrt(2.0 / fan_in)
         x = ops.conv2d(x, w, stride=s)
         if i < len(strides) - 1:
             x = jax.nn.relu(x)
