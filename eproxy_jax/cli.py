@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir for --images tfds:... (default $TFDS_DATA_DIR)")
     s.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
     s.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
-                   help="architectures vmapped together inside a chunk (default: 1 on CPU, 32 on GPU)")
+                   help="architectures vmapped together inside a chunk (default: 1 on CPU, 256 on GPU)")
     s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
-                   help="seeds vmapped together or run one after another (default: map on CPU, vmap on GPU)")
+                   help="seeds vmapped together or run one after another (default: map)")
+    s.add_argument("--conv-impl", choices=("custom", "xla", "im2col"), default=None,
+                   help="how convolutions lower (default: custom on CPU; on GPU im2col when arch-vmap > 1, else xla)")
     s.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
                    help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
     s.add_argument("--out", help="results CSV (appended, resumable); default eproxy-results/<space>_<dataset>_<hash>.csv")
@@ -196,7 +198,8 @@ def cmd_score(args, pre: dict) -> int:
     score_s, compile_s, prepare_s = 0.0, 0.0, 0.0
     if todo:
         eng = engine_mod.Engine(space, setting, seeds, images_mod.normalise(raw_images), chunk=args.chunk,
-                                arch_vmap=args.arch_vmap, seed_batching=args.seed_batching)
+                                arch_vmap=args.arch_vmap, seed_batching=args.seed_batching,
+                                conv_impl=args.conv_impl)
         prepare_s = eng.prepare_s
         eng.compile()
         compile_s = eng.compile_s + eng.prepare_s  # prepare is a compile of its own, plus a tiny run

@@ -18,10 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import proxy
+from . import ops, proxy
 from .setting import ProxySetting
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eproxy_jax" / "xla"
+
+
+_cache_choice = [None]  # set once the cache was chosen explicitly (a directory or "off")
 
 
 def enable_compilation_cache(path=None) -> str | None:
@@ -29,9 +32,12 @@ def enable_compilation_cache(path=None) -> str | None:
     overridden by `path` or `$EPROXY_CACHE_DIR`; 'off' disables). Returns the directory."""
     path = path or os.environ.get("EPROXY_CACHE_DIR") or str(DEFAULT_CACHE_DIR)
     if str(path).lower() in ("off", "none", ""):
+        jax.config.update("jax_compilation_cache_dir", None)
+        _cache_choice[0] = "off"
         return None
     Path(path).mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
+    _cache_choice[0] = str(path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return str(path)
@@ -63,20 +69,29 @@ class CompileCounter:
 
 
 def default_arch_vmap() -> int:
-    return 1 if jax.default_backend() == "cpu" else 32
+    # measured on an H200 (README): 256 vmapped cells 12.4 ms/arch, 64 -> 15.5, 1 -> 129.5
+    return 1 if jax.default_backend() == "cpu" else 256
+
+
+def default_conv_impl(arch_vmap: int) -> str:
+    if jax.default_backend() == "cpu":
+        return "custom"
+    return "im2col" if arch_vmap > 1 else "xla"
 
 
 def default_seed_batching() -> str:
     # measured on the 2-core CPU: vmapped seeds make every conv a grouped conv, 2.3x slower
-    # per (arch, seed) than lax.map over seeds (experiments/throughput.py, README)
-    return "map" if jax.default_backend() == "cpu" else "vmap"
+    # per (arch, seed) than lax.map over seeds (experiments/throughput.py, README); on a GPU
+    # the architectures already fill the device (arch_vmap 256), so seeds run one by one too
+    return "map"
 
 
 class Engine:
     def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
-                 chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None):
+                 chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None,
+                 conv_impl: str | None = None):
         CompileCounter.install()
-        if not jax.config.jax_compilation_cache_dir:
+        if _cache_choice[0] is None and not jax.config.jax_compilation_cache_dir:
             try:
                 enable_compilation_cache()
             except OSError:
@@ -95,6 +110,9 @@ class Engine:
         if seed_batching not in ("vmap", "map"):
             raise ValueError("seed_batching must be 'vmap' or 'map'")
         self.seed_batching = seed_batching
+        self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
+        if self.conv_impl not in ops.CONV_IMPLS:
+            raise ValueError(f"conv_impl must be one of {ops.CONV_IMPLS}")
         self.net = space.module()
         self.compile_s = 0.0
         self._compiled = None
@@ -144,8 +162,9 @@ class Engine:
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
-            self._compiled = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs,
-                                                              valid).compile()
+            with ops.use_conv_impl(self.conv_impl):
+                lowered = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs, valid)
+            self._compiled = lowered.compile()
             self.compile_s = time.perf_counter() - t
         return self._compiled
 

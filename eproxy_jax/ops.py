@@ -5,6 +5,7 @@ branches, `lax.scan` bodies and under `vmap` without touching Flax state.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -66,14 +67,62 @@ def _conv_bwd(stride, padding, dilation, res, g):
 _conv_same_form.defvjp(_conv_fwd, _conv_bwd)
 
 
+def _conv_im2col(x, kernel, stride, padding, dilation):
+    """The convolution as one matmul over image patches: `[N*Ho*Wo, k*k*Cin] @ [k*k*Cin, Cout]`.
+
+    Under `vmap` over architectures (a kernel per architecture) this is a batched matmul,
+    where XLA would otherwise emit a grouped convolution (slow on GPUs, DESIGN 2).
+    Autodiff gives matmuls and pad/slice sums, all batched the same way."""
+    k, d, p, s = kernel.shape[0], dilation, padding, stride
+    n, h, w, c_in = x.shape
+    c_out = kernel.shape[-1]
+    ho = (h + 2 * p - d * (k - 1) - 1) // s + 1
+    wo = (w + 2 * p - d * (k - 1) - 1) // s + 1
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+    cols = [xp[:, i * d: i * d + (ho - 1) * s + 1: s, j * d: j * d + (wo - 1) * s + 1: s, :]
+            for i in range(k) for j in range(k)]
+    patches = cols[0] if len(cols) == 1 else jnp.concatenate(cols, axis=-1)   # (i, j, c_in) order = HWIO
+    y = patches.reshape(-1, k * k * c_in) @ kernel.reshape(k * k * c_in, c_out)
+    return y.reshape(n, ho, wo, c_out)
+
+
+CONV_IMPLS = ("custom", "xla", "im2col")
+_conv_impl = ["custom"]
+
+
+@contextlib.contextmanager
+def use_conv_impl(name: str):
+    """Trace-time choice of how `conv2d` lowers, for code traced inside the block:
+
+    - `custom` (default): XLA's convolution forward, gradients by `_conv_bwd` (fast on CPU);
+    - `xla`: XLA's convolution and its own transposes (the usual path on GPUs);
+    - `im2col`: patches + matmul (`_conv_im2col`), for architectures vmapped on a GPU.
+
+    All three compute the same function; tests check they agree."""
+    if name not in CONV_IMPLS:
+        raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {name!r}")
+    prev = _conv_impl[0]
+    _conv_impl[0] = name
+    try:
+        yield
+    finally:
+        _conv_impl[0] = prev
+
+
 def conv2d(x, kernel, stride: int = 1, padding: int | None = None, dilation: int = 1):
     """2-D convolution, NHWC input, HWIO kernel (square), symmetric zero padding
-    (default: 'same' for odd kernels). Differentiable with a custom VJP (see `_conv_bwd`)."""
+    (default: 'same' for odd kernels). Lowered as `use_conv_impl` says (default: XLA's
+    convolution with the custom VJP of `_conv_bwd`)."""
     kh, kw = kernel.shape[0], kernel.shape[1]
     if kh != kw:
         raise ValueError("conv2d takes square kernels")
     if padding is None:
         padding = dilation * (kh - 1) // 2
+    impl = _conv_impl[0]
+    if impl == "im2col":
+        return _conv_im2col(x, kernel, stride, padding, dilation)
+    if impl == "xla":
+        return _conv(x, kernel, stride, ((padding, padding), (padding, padding)), dilation)
     return _conv_same_form(x, kernel, stride, padding, dilation)
 
 

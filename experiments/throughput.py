@@ -11,6 +11,7 @@ Architectures are a seeded uniform sample of the space; `--json FILE` saves the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ def main():
     ap.add_argument("--chunks", default="8,32", help="comma-separated chunk sizes")
     ap.add_argument("--arch-vmap", default="1", help="comma-separated arch_vmap values (1 = lax.map + switch)")
     ap.add_argument("--seed-batching", default="map", help="comma-separated: vmap, map")
+    ap.add_argument("--conv-impl", default="default", help="comma-separated: default, custom, xla, im2col")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--space-option", action="append", default=[], metavar="KEY=INT")
@@ -37,10 +39,10 @@ def main():
     import numpy as np
 
     from eproxy_jax import images
-    from eproxy_jax.engine import Engine
+    from eproxy_jax.engine import Engine, enable_compilation_cache
     from spaces import load_space
 
-    jax.config.update("jax_compilation_cache_dir", None)
+    enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
     space = load_space("nb201", **cfg)
     all_enc = space.all_encodings()
@@ -50,25 +52,26 @@ def main():
     dev = jax.devices()[0]
     print(f"# device {jax.default_backend()} {dev.device_kind}, {os.cpu_count()} cpus, jax {jax.__version__}, "
           f"{platform.processor() or platform.machine()}; n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
-    header = "| chunk | arch_vmap | seeds | prepare s | compile s | ms/arch | archs/s | all 15,625 (projected) |"
+    header = "| chunk | arch_vmap | conv | seeds | prepare s | compile s | ms/arch | archs/s | all 15,625 (projected) |"
     print(header)
-    print("|" + "---|" * 8)
+    print("|" + "---|" * 9)
     rows = []
-    for sb in args.seed_batching.split(","):
-        for v in (int(x) for x in args.arch_vmap.split(",")):
-            for c in (int(x) for x in args.chunks.split(",")):
-                eng = Engine(space, None, list(range(args.seeds)), imgs, chunk=c, arch_vmap=v, seed_batching=sb)
-                eng.compile()
-                t = time.perf_counter()
-                eng.score(encs)
-                dt = time.perf_counter() - t
-                ms = 1000 * dt / args.n
-                row = {"chunk": eng.chunk, "arch_vmap": v, "seed_batching": sb, "seeds": args.seeds,
-                       "prepare_s": round(eng.prepare_s, 2), "compile_s": round(eng.compile_s, 2),
-                       "ms_per_arch": round(ms, 2), "all_space_s": round(ms * 15625 / 1000 + eng.compile_s, 1)}
-                rows.append(row)
-                print(f"| {row['chunk']} | {v} ({sb}) | {args.seeds} | {row['prepare_s']} | {row['compile_s']} | "
-                      f"{row['ms_per_arch']} | {1000 / ms:.2f} | {row['all_space_s']} s |", flush=True)
+    grid = itertools.product(args.seed_batching.split(","), (int(x) for x in args.arch_vmap.split(",")),
+                             args.conv_impl.split(","), (int(x) for x in args.chunks.split(",")))
+    for sb, v, ci, c in grid:
+        eng = Engine(space, None, list(range(args.seeds)), imgs, chunk=c, arch_vmap=v, seed_batching=sb,
+                     conv_impl=None if ci == "default" else ci)
+        eng.compile()
+        t = time.perf_counter()
+        eng.score(encs)
+        dt = time.perf_counter() - t
+        ms = 1000 * dt / args.n
+        row = {"chunk": eng.chunk, "arch_vmap": v, "conv_impl": eng.conv_impl, "seed_batching": sb,
+               "seeds": args.seeds, "prepare_s": round(eng.prepare_s, 2), "compile_s": round(eng.compile_s, 2),
+               "ms_per_arch": round(ms, 2), "all_space_s": round(ms * 15625 / 1000 + eng.compile_s, 1)}
+        rows.append(row)
+        print(f"| {row['chunk']} | {v} ({sb}) | {eng.conv_impl} | {args.seeds} | {row['prepare_s']} | "
+              f"{row['compile_s']} | {row['ms_per_arch']} | {1000 / ms:.2f} | {row['all_space_s']} s |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"device": str(dev.device_kind), "rows": rows}, indent=1))
 

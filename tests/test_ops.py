@@ -70,6 +70,38 @@ def test_conv2d_value_and_grads(k, stride, dilation, size, padding):
     assert float(jnp.abs(dw).max()) > 1e-2 and float(jnp.abs(dx).max()) > 1e-2
 
 
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
+def _impl_value_and_grads(x, w, g, stride, padding, dilation, impl):
+    """vmap over a kernel per 'architecture' (as the engine's arch_vmap), one conv impl."""
+    with ops.use_conv_impl(impl):
+        def f(x, w):
+            return jax.vmap(lambda x, w: ops.conv2d(x, w, stride, padding, dilation))(x, w)
+        y, vjp = jax.vjp(f, x, w)
+    return (y,) + vjp(g)
+
+
+@pytest.mark.parametrize("impl", ["xla", "im2col"])
+@pytest.mark.parametrize("k,stride,dilation,size,padding", [CONV_CASES[0], CONV_CASES[2], CONV_CASES[7]])
+def test_conv_impls_agree_under_vmap(impl, k, stride, dilation, size, padding):
+    x = _rand(3, 2, 2, size, size, 3)     # [archs, n, h, w, c]
+    w = _rand(4, 2, k, k, 3, 5)           # a kernel per architecture
+    y_ref = jax.vmap(lambda x, w: ref_conv(x, w, stride, padding, dilation))(x, w)
+    g = _rand(5, *y_ref.shape)
+    got = _impl_value_and_grads(x, w, g, stride, padding, dilation, impl)
+    ref = _impl_value_and_grads(x, w, g, stride, padding, dilation, "custom")
+    chex.assert_trees_all_close(got[0], y_ref, rtol=RTOL, atol=ATOL)
+    chex.assert_trees_all_close(got, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_use_conv_impl_rejects_unknown_and_restores():
+    with pytest.raises(ValueError):
+        with ops.use_conv_impl("cudnn"):
+            pass
+    with ops.use_conv_impl("im2col"):
+        assert ops._conv_impl[0] == "im2col"
+    assert ops._conv_impl[0] == "custom"
+
+
 def test_conv2d_rejects_non_square_kernel():
     with pytest.raises(ValueError):
         ops.conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 1, 2, 2)))

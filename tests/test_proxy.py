@@ -131,3 +131,27 @@ def test_engine_chunking_vmap_and_seeds_agree(tiny_space, tiny_setting, tiny_ima
     assert not np.allclose(out[:, 0], out[:, 1])
     eng_map = Engine(tiny_space, tiny_setting, [1], tiny_images, chunk=4, arch_vmap=1, seed_batching="map")
     np.testing.assert_allclose(eng_map.score(sample_encodings[:3])[:, 0], out[:, 1], rtol=3e-3)
+
+
+def test_engine_im2col_convs_agree(tiny_space, tiny_setting, tiny_images, jitted, ctx, sample_encodings):
+    """The GPU path (architectures vmapped, convolutions as patch matmuls) scores as the
+    per-architecture path does."""
+    score = jitted[0]
+    ref = np.array([float(score(ctx, tiny_setting, e, 0.0)) for e in sample_encodings[:2]])
+    eng = Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=2, arch_vmap=2, conv_impl="im2col")
+    np.testing.assert_allclose(eng.score(sample_encodings[:2])[:, 0], ref, rtol=3e-3)
+
+
+def test_engine_respects_a_disabled_cache(tiny_space, tiny_setting, tiny_images):
+    import jax
+
+    from eproxy_jax import engine
+
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        assert engine.enable_compilation_cache("off") is None
+        Engine(tiny_space, tiny_setting, [0], tiny_images)
+        assert jax.config.jax_compilation_cache_dir is None
+    finally:
+        engine._cache_choice[0] = None
+        jax.config.update("jax_compilation_cache_dir", before)
