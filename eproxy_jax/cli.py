@@ -91,7 +91,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
     s.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    d = sub.add_parser("dps", help="Discrete Proxy Search: fit the proxy's settings on a few benchmarked archs")
+    d.add_argument("space", help="search space, e.g. nb201")
+    d.add_argument("--dataset", help="truth table the train/eval architectures come from (default: the space's)")
+    d.add_argument("--truth", help="truth file [[arch, value], ...] instead of the bundled table")
+    d.add_argument("--lower-is-better", action="store_true", help="truth values are losses")
+    d.add_argument("--train-truth", help="the user's own benchmarked train architectures [[arch, value], ...]")
+    d.add_argument("--train-archs", type=_int_at_least("--train-archs", 3), default=20,
+                   help="train architectures drawn from the truth table (default 20)")
+    d.add_argument("--eval-archs", type=_nonneg("--eval-archs"), default=1000,
+                   help="held-out architectures for the final comparison (default 1000; 0 skips)")
+    d.add_argument("--cycles", type=_positive("--cycles"), default=200, help="settings evaluated in all (default 200)")
+    d.add_argument("--population", type=_int_at_least("--population", 2), default=40, help="default 40")
+    d.add_argument("--sample", type=_positive("--sample"), default=10, help="tournament size (default 10)")
+    d.add_argument("--mutation", type=_probability, default=0.2, help="per-gene resampling probability (default 0.2)")
+    d.add_argument("--batch", type=_positive("--batch"), default=None,
+                   help="settings asked and scored together (default: the population)")
+    d.add_argument("--seed", type=_nonneg("--seed"), default=0, help="evolution and train/eval draw seed (default 0)")
+    d.add_argument("--proxy-seed", type=_nonneg("--proxy-seed"), default=0, help="proxy seed of every score (default 0)")
+    d.add_argument("--max-channels", type=_positive("--max-channels"), default=512,
+                   help="cap the c_out/c_last genes (default 512: the full grid)")
+    d.add_argument("--max-kernel", type=int, choices=(1, 3, 7), default=7, help="cap the kernel genes (default 7)")
+    d.add_argument("--images", default="bundled", help="as for score")
+    d.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0)
+    d.add_argument("--tfds-data-dir", help="as for score")
+    d.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
+                   help="network size override, as for score")
+    d.add_argument("--out", help="best setting JSON (default dps-<space>-<dataset>-s<seed>.json); state in <out>.state")
+    d.add_argument("--plot", help="PNG of fitness over the run")
+    d.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable)")
+    d.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
+
+
+def _probability(v):
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--mutation must be a number, got {v!r}") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"--mutation must be in [0, 1], got {x}")
+    return x
 
 
 def _read_json_list(path: str, what: str) -> list:
@@ -174,8 +216,12 @@ def cmd_score(args, pre: dict) -> int:
                                      tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     meta = {
-        "proxy": "eproxy-jax/1", "space": args.space, "space_config": config, "setting": setting.to_dict(),
-        "seeds": seeds, "images": args.images, "image_seed": args.image_seed,
+        # the scores' version: bumped whenever the same arguments score differently
+        # (2: GenNAS-style waves and nested draws), so old files are never resumed into
+        "proxy": "eproxy-jax/2", "space": args.space, "space_config": config, "setting": setting.to_dict(),
+        # the image source's kind and the pixels' hash: './imgs' and 'imgs' are the same run
+        "seeds": seeds, "images": args.images if args.images == "bundled" or args.images.startswith("tfds:")
+        else "folder", "image_seed": args.image_seed,
         "images_sha": __import__("hashlib").sha256(raw_images.tobytes()).hexdigest()[:16],
     }
     from .store import run_hash
@@ -273,6 +319,9 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             raise UsageError("eproxy: missing command (try: eproxy score nb201 --limit 200)")
+        if args.command == "dps":
+            from . import cli_dps
+            return cli_dps.cmd_dps(args, cli_dps.validate(args))
         pre = _validate(args)
         return cmd_score(args, pre)
     except UsageError as e:

@@ -93,39 +93,50 @@ def ask(key, state: DPSState, n: int = 1) -> jnp.ndarray:
 
 
 @jax.jit
-def tell(state: DPSState, genomes, fitness) -> DPSState:
-    """Insert evaluated genomes (each replaces the oldest member) and record history."""
+def tell(state: DPSState, genomes, fitness, n_valid=None) -> DPSState:
+    """Insert evaluated genomes (each replaces the oldest member) and record history.
+    Only the first `n_valid` rows count (default all): a short last batch keeps the shapes
+    of the others, so nothing recompiles."""
     genomes = jnp.asarray(genomes, jnp.int32)
     fitness = jnp.asarray(fitness, jnp.float32)
     n = genomes.shape[0]
     if n > state.population:
         raise ValueError("tell at most `population` genomes at once")
+    valid = jnp.arange(n) < (n if n_valid is None else n_valid)
     sel = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness)
-    slots = (state.told + jnp.arange(n)) % state.population
-    hist = state.told + jnp.arange(n)
-    i = jnp.argmax(sel)
-    better = sel[i] > state.best_fitness
+    sel_valid = jnp.where(valid, sel, -jnp.inf)
+    slots = jnp.where(valid, (state.told + jnp.arange(n)) % state.population, state.population)
+    hist = jnp.where(valid, state.told + jnp.arange(n), state.history_fitness.shape[0])
+    i = jnp.argmax(sel_valid)
+    better = sel_valid[i] > state.best_fitness
     return state.replace(
-        genomes=state.genomes.at[slots].set(genomes),
-        fitness=state.fitness.at[slots].set(sel),
-        told=state.told + n,
+        genomes=state.genomes.at[slots].set(genomes, mode="drop"),
+        fitness=state.fitness.at[slots].set(sel, mode="drop"),
+        told=state.told + jnp.sum(valid).astype(jnp.int32),
         best_genome=jnp.where(better, genomes[i], state.best_genome),
-        best_fitness=jnp.where(better, sel[i], state.best_fitness),
+        best_fitness=jnp.where(better, sel_valid[i], state.best_fitness),
         history_genomes=state.history_genomes.at[hist].set(genomes, mode="drop"),
         history_fitness=state.history_fitness.at[hist].set(fitness, mode="drop"),
     )
 
 
-def decode(genome) -> dict:
-    """Genome -> setting dict (the format of `setting_spec`; only the active branches)."""
+def decode(genome, max_branches: int = MAX_BRANCHES, max_channels: int = CHANNELS[-1],
+           max_kernel: int = KERNELS[-1]) -> dict:
+    """Genome -> setting dict (the format of `setting_spec`; only the active branches, at
+    most `max_branches`, the number of feature maps of the space). `max_channels` and
+    `max_kernel` cap the channel and kernel genes (a cheaper, restricted search)."""
     g = [int(v) for v in np.asarray(genome)]
     out = {name: values[g[i]] for i, (name, values) in enumerate(GLOBAL_GENES)}
-    b = out["branches"]
+    out["branches"] = b = min(out["branches"], max_branches)
     per = {name: [] for name, _ in BRANCH_GENES}
     off = len(GLOBAL_GENES)
     for br in range(b):
         for j, (name, values) in enumerate(BRANCH_GENES):
             v = values[g[off + br * len(BRANCH_GENES) + j]]
+            if name in ("c_out", "c_last"):
+                v = min(v, max_channels)
+            elif name in ("head_kernel", "barrier_kernel"):
+                v = min(v, max_kernel)
             per[name].append(list(v) if name == "signals" else v)
     out.update(per)
     return out

@@ -43,6 +43,15 @@ def enable_compilation_cache(path=None) -> str | None:
     return str(path)
 
 
+def ensure_compilation_cache():
+    """The persistent cache on by default: enabled unless already set or explicitly turned off."""
+    if _cache_choice[0] is None and not jax.config.jax_compilation_cache_dir:
+        try:
+            enable_compilation_cache()
+        except OSError:
+            pass  # an unwritable default cache only costs compile time
+
+
 class CompileCounter:
     """Counts XLA compilations and persistent-cache hits process-wide (jax.monitoring)."""
 
@@ -91,11 +100,7 @@ class Engine:
                  chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None,
                  conv_impl: str | None = None):
         CompileCounter.install()
-        if _cache_choice[0] is None and not jax.config.jax_compilation_cache_dir:
-            try:
-                enable_compilation_cache()
-            except OSError:
-                pass  # an unwritable default cache only costs compile time
+        ensure_compilation_cache()
         self.space = space
         self.setting = setting if setting is not None else ProxySetting.default()
         self.seeds = [int(s) for s in seeds]

@@ -12,6 +12,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 
 INIT_NAMES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "pytorch_default")
 PYTORCH_DEFAULT = INIT_NAMES.index("pytorch_default")
@@ -39,26 +40,75 @@ def _select(uni, nor, shape, scheme, fan_in, fan_out):
     return options[jnp.asarray(scheme, jnp.int32)].reshape(shape)
 
 
-def conv_kernel(key, shape, scheme, fan_in: int | None = None, fan_out: int | None = None):
-    """Draw a conv kernel `[..., kh, kw, c_in, c_out]` under scheme `scheme` (int, may be traced).
+KMAX = 7  # the largest kernel of the DPS grid: every head/barrier kernel is cut from a KMAX draw
 
-    `fan_in`/`fan_out` override the fans computed from the shape (used when a kernel is a
-    slice of a larger masked tensor and must be initialised with its real fan-in).
+
+def _gains_traced(fan_in, fan_out):
+    """`_gains` with fans that may be traced (the real fans of a masked kernel)."""
+    fi = jnp.asarray(fan_in, jnp.float32)
+    fo = jnp.asarray(fan_out, jnp.float32)
+    return jnp.stack([jnp.sqrt(6.0 / (fi + fo)), jnp.sqrt(2.0 / (fi + fo)), jnp.sqrt(6.0 / fo),
+                      jnp.sqrt(2.0 / fo), 1.0 / jnp.sqrt(fi)])
+
+
+_IS_NORMAL = (False, True, False, True, False)
+
+
+def tap_mask(k: int, real_k):
+    """[k, k] 1/0: the centred `real_k` x `real_k` window of a k x k kernel (`real_k` may be traced)."""
+    d = jnp.abs(jnp.arange(k) - k // 2)
+    inside = d <= jnp.asarray(real_k) // 2
+    return (inside[:, None] & inside[None, :]).astype(jnp.float32)
+
+
+def conv_kernel(key, shape, scheme, real=None):
+    """A head/barrier conv kernel `[k, k, c_in, c_out]` under scheme `scheme` (int, may be traced).
+
+    Nested draws, so a smaller setting's kernel is exactly a corner of a larger one's: output
+    channel `o` comes from `fold_in(key, o)` as a `[c_in, K, K]` uniform draw (K = max(KMAX, k))
+    centre-cropped to k. Hence `conv_kernel(key, (3, 3, 32, 64))` equals the real part of
+    `conv_kernel(key, (7, 7, 128, 512), real=(3, 32, 64))`, which is zero elsewhere: a masked
+    program (DPS shape buckets) starts from the same weights as the exact-shape build.
+    `real = (k, c_in, c_out)` (may be traced) also sets the fans of the scheme's scale.
+    Normal variates are `ndtri` of the same uniforms.
     """
-    kh, kw, cin, cout = shape[-4:]
-    ku, kn = jax.random.split(key)
-    uni = flat_draw(jax.random.uniform, ku, shape, jnp.float32, -1.0, 1.0)
-    nor = flat_draw(jax.random.normal, kn, shape, jnp.float32)
-    return _select(uni, nor, shape, scheme, fan_in or kh * kw * cin, fan_out or kh * kw * cout)
+    k, _, c_in, c_out = shape
+    big = max(KMAX, k)
+
+    def one(o):
+        return jax.random.uniform(jax.random.fold_in(key, o), (c_in, big, big), jnp.float32)
+
+    u = jax.vmap(one)(jnp.arange(c_out))
+    lo = (big - k) // 2
+    u = jnp.clip(u[:, :, lo:lo + k, lo:lo + k].transpose(2, 3, 1, 0), 1e-7, 1.0 - 1e-7)
+    rk, rin, rout = real if real is not None else (k, c_in, c_out)
+    scale = _gains_traced(rk * rk * rin, rk * rk * rout)[scheme]
+    normal = jnp.asarray(_IS_NORMAL)[scheme]
+    w = jnp.where(normal, jax.scipy.special.ndtri(u), 2.0 * u - 1.0) * scale
+    if real is not None:
+        w = w * kernel_mask(shape, real)
+    return w
 
 
-def conv_bias(key, shape, scheme, fan_in: int):
-    """PyTorch's default draws the bias from U(+-1/sqrt(fan_in)); the other schemes use zeros."""
-    return _bias(flat_draw(jax.random.uniform, key, shape, jnp.float32, -1.0, 1.0), scheme, fan_in)
+def kernel_mask(shape, real):
+    """1/0 mask of the real `(k, c_in, c_out)` part of a `[K, K, C_in, C_out]` kernel."""
+    k, _, c_in, c_out = shape
+    rk, rin, rout = real
+    return (tap_mask(k, rk)[:, :, None, None] * (jnp.arange(c_in) < rin)[None, None, :, None]
+            * (jnp.arange(c_out) < rout)[None, None, None, :])
+
+
+def conv_bias(key, shape, scheme, fan_in, real_c=None):
+    """PyTorch's default draws the bias from U(+-1/sqrt(fan_in)); the other schemes use zeros.
+    Channel `i` is the same draw for any length (prefix-stable); `real_c` masks the rest."""
+    b = _bias(jax.random.uniform(key, shape, jnp.float32, -1.0, 1.0), scheme, fan_in)
+    if real_c is not None:
+        b = b * (jnp.arange(shape[0]) < real_c)
+    return b
 
 
 def _bias(uni, scheme, fan_in):
-    drawn = uni / math.sqrt(fan_in)
+    drawn = uni / jnp.sqrt(jnp.asarray(fan_in, jnp.float32))
     return jnp.where(jnp.asarray(scheme) == PYTORCH_DEFAULT, drawn, jnp.zeros_like(drawn))
 
 

@@ -27,14 +27,7 @@ class ProxyContext:
     barrier: tuple      # per branch {"kernel": [k, k, c_out, c_last], "bias": [c_last]} - frozen
     net0: dict          # candidate's initial params
     heads0: tuple       # per branch {"conv": {"kernel", "bias"}, "bn": {"scale", "bias"}}
-
-
-def _conv_params(key, k, c_in, c_out, scheme):
-    kk, kb = jax.random.split(key)
-    return {
-        "kernel": initializers.conv_kernel(kk, (k, k, c_in, c_out), scheme),
-        "bias": initializers.conv_bias(kb, (c_out,), scheme, k * k * c_in),
-    }
+    masks: tuple = ()   # per branch, only in masked programs (DPS shape buckets): see `prepare`
 
 
 def net_param_shapes(net, images, encoding_shape):
@@ -43,37 +36,75 @@ def net_param_shapes(net, images, encoding_shape):
     return jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), images, enc))["params"]
 
 
-def prepare(key, setting: ProxySetting, net, images, encoding_shape, feature_channels, target_size) -> ProxyContext:
-    """Everything a proxy seed fixes: targets, barrier, initial candidate and head weights."""
+def prepare(key, setting: ProxySetting, net, images, encoding_shape, feature_channels, target_size,
+            real=None) -> ProxyContext:
+    """Everything a proxy seed fixes: targets, barrier, initial candidate and head weights.
+
+    `real` (DPS shape buckets): per branch a dict of the real `head_kernel, barrier_kernel,
+    c_out, c_last` (ints, may be traced) and `on` (0/1) inside the larger shapes of `setting`.
+    Weights and targets are then the exact-shape ones (nested draws, see
+    `initializers.conv_kernel`) padded with zeros, and `ctx.masks` makes the losses count the
+    real channels and branches only, so the masked program computes the exact-shape score."""
     if setting.branches > len(feature_channels):
         raise ValueError(f"setting uses {setting.branches} branches but the space has {len(feature_channels)} feature maps")
     k_tgt, k_net, k_head, k_bar = jax.random.split(key, 4)
-    tgts = targets.make_targets(k_tgt, setting, images, target_size)
+    tgts = list(targets.make_targets(k_tgt, setting, images, target_size))
     shapes = net_param_shapes(net, images, encoding_shape)
     net0 = initializers.init_tree(k_net, shapes, setting.init)
-    heads, barrier = [], []
+    heads, barrier, masks = [], [], []
     for b in range(setting.branches):
         kh, kb = jax.random.fold_in(k_head, b), jax.random.fold_in(k_bar, b)
+        c_in, k_h, k_b, c_o, c_l = (feature_channels[b], setting.head_kernel[b], setting.barrier_kernel[b],
+                                    setting.c_out[b], setting.c_last[b])
+        r = real[b] if real is not None else {"head_kernel": k_h, "barrier_kernel": k_b, "c_out": c_o, "c_last": c_l}
+        rh, rb, ro, rl = r["head_kernel"], r["barrier_kernel"], r["c_out"], r["c_last"]
+        masked = real is not None
+        kk, kbias = jax.random.split(kh)
         heads.append({
-            "conv": _conv_params(kh, setting.head_kernel[b], feature_channels[b], setting.c_out[b], setting.init),
-            "bn": {"scale": jnp.ones((setting.c_out[b],)), "bias": jnp.zeros((setting.c_out[b],))},
+            "conv": {"kernel": initializers.conv_kernel(kk, (k_h, k_h, c_in, c_o), setting.init,
+                                                        (rh, c_in, ro) if masked else None),
+                     "bias": initializers.conv_bias(kbias, (c_o,), setting.init, rh * rh * c_in,
+                                                    ro if masked else None)},
+            "bn": {"scale": jnp.ones((c_o,)), "bias": jnp.zeros((c_o,))},
         })
-        barrier.append(_conv_params(kb, setting.barrier_kernel[b], setting.c_out[b], setting.c_last[b],
-                                    setting.barrier_init))
-    return ProxyContext(targets=tgts, barrier=tuple(barrier), net0=net0, heads0=tuple(heads))
+        kk, kbias = jax.random.split(kb)
+        barrier.append({
+            "kernel": initializers.conv_kernel(kk, (k_b, k_b, c_o, c_l), setting.barrier_init,
+                                               (rb, ro, rl) if masked else None),
+            "bias": initializers.conv_bias(kbias, (c_l,), setting.barrier_init, rb * rb * ro,
+                                           rl if masked else None)})
+        if masked:
+            m = {"head": initializers.kernel_mask((k_h, k_h, c_in, c_o), (rh, c_in, ro)),
+                 "c_out": (jnp.arange(c_o) < ro).astype(jnp.float32),
+                 "c_last": (jnp.arange(c_l) < rl).astype(jnp.float32),
+                 "n_last": jnp.asarray(rl, jnp.float32), "on": jnp.asarray(r["on"], jnp.float32)}
+            tgts[b] = tgts[b] * m["c_last"]
+            masks.append(m)
+    return ProxyContext(targets=tuple(tgts), barrier=tuple(barrier), net0=net0, heads0=tuple(heads),
+                        masks=tuple(masks))
 
 
 def branch_losses(params, ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
-    """Per-branch MSE of barrier(head(feature)) against the target; `params` = {"net", "heads"}."""
+    """Per-branch MSE of barrier(head(feature)) against the target; `params` = {"net", "heads"}.
+    In a masked program, over the real channels only (and 0 for a branch that is off)."""
     feats = net.apply({"params": params["net"]}, images, encoding)
     losses = []
     for b in range(setting.branches):
         h = params["heads"][b]
-        y = ops.conv2d(feats[b], h["conv"]["kernel"]) + h["conv"]["bias"]
+        m = ctx.masks[b] if ctx.masks else None
+        w = h["conv"]["kernel"] if m is None else h["conv"]["kernel"] * m["head"]
+        y = ops.conv2d(feats[b], w) + h["conv"]["bias"]
         y = ops.batch_norm(jax.nn.relu(y), h["bn"]["scale"], h["bn"]["bias"])
+        if m is not None:
+            y = y * m["c_out"]   # padded channels stay exactly zero (and get no gradient)
         bar = ctx.barrier[b]  # not in `params`: never differentiated nor updated
         y = ops.conv2d(y, bar["kernel"]) + bar["bias"]
-        losses.append(jnp.mean(jnp.square(y - ctx.targets[b])))
+        sq = jnp.square(y - ctx.targets[b])
+        if m is None:
+            losses.append(jnp.mean(sq))
+        else:
+            per = jnp.sum(sq * m["c_last"]) / (sq.size // sq.shape[-1] * m["n_last"])
+            losses.append(per * m["on"])
     return jnp.stack(losses)
 
 

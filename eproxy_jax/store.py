@@ -28,6 +28,10 @@ class StoreError(ValueError):
     """The results file cannot be used (one-line message)."""
 
 
+class StateError(StoreError):
+    """A DPS resume state that does not belong to this run (one-line message)."""
+
+
 def run_hash(meta: dict) -> str:
     blob = json.dumps(meta, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -78,3 +78,14 @@ def test_genome_setting_round_trip_through_json():
         assert dps.decode(g2) == d
     default = setting_spec.validate({"init": "kaiming_normal", "barrier_init": "xavier_uniform"})
     assert dps.decode(dps.encode(default))["c_out"] == [128, 128, 128]
+
+
+def test_tell_counts_only_the_valid_rows():
+    """A short last batch: padded rows are neither inserted nor recorded (same shapes, no recompile)."""
+    st = dps.init(jax.random.PRNGKey(0), population=3, sample=2, mutation=0.2, max_evals=5)
+    g = dps.random_genomes(jax.random.PRNGKey(7), 3)
+    st = dps.tell(st, g, jnp.array([0.3, 0.9, 0.8]), jnp.int32(1))
+    assert int(st.told) == 1
+    chex.assert_trees_all_equal(st.genomes[0], g[0])
+    assert float(st.fitness[1]) == -np.inf and float(st.best_fitness) == np.float32(0.3)
+    assert np.isnan(np.asarray(st.history_fitness)[1:]).all()

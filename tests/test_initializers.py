@@ -62,11 +62,27 @@ def test_conv_kernel_schemes_differ_and_fan_override():
     for i in range(len(ws)):
         for j in range(i + 1, len(ws)):
             assert not np.allclose(ws[i], ws[j])
-    # an explicit fan_in replaces the one computed from the shape
-    w = I.conv_kernel(key, shape, I.PYTORCH_DEFAULT, fan_in=36)
-    check_distribution(w, "uniform", 1.0 / 6.0)
-    w = I.conv_kernel(key, shape, I.INIT_NAMES.index("kaiming_normal"), fan_out=200)
-    check_distribution(w, "normal", math.sqrt(2.0 / 200))
+
+
+
+@pytest.mark.parametrize("scheme", range(len(I.INIT_NAMES)))
+def test_conv_kernel_is_nested_and_masked_with_real_fans(scheme):
+    """A kernel of a smaller setting is the real corner of a larger (masked) one: same
+    values, zeros elsewhere, scaled with the real fans (DPS shape buckets rely on it)."""
+    key = jax.random.PRNGKey(4)
+    small = np.asarray(I.conv_kernel(key, (3, 3, 8, 16), scheme))
+    big = np.asarray(jax.jit(lambda k, r: I.conv_kernel(k, (7, 7, 32, 64), scheme, real=(r, 8, 16)))(key, 3))
+    np.testing.assert_allclose(big[2:5, 2:5, :8, :16], small, rtol=1e-6, atol=1e-7)
+    mask = np.zeros(big.shape, bool)
+    mask[2:5, 2:5, :8, :16] = True
+    np.testing.assert_array_equal(big[~mask], 0.0)
+    # a 1x1 kernel is the centre tap of the 7x7 draw
+    one = np.asarray(I.conv_kernel(key, (1, 1, 8, 16), scheme))
+    big1 = np.asarray(I.conv_kernel(key, (7, 7, 8, 16), scheme, real=(1, 8, 16)))
+    scale = {0: math.sqrt(9 * 8 + 9 * 16) / math.sqrt(8 + 16), 1: math.sqrt(9 * 8 + 9 * 16) / math.sqrt(8 + 16),
+             2: 3.0, 3: 3.0, 4: 3.0}[scheme]   # gains of fans 8/16 over those of fans 72/144
+    np.testing.assert_allclose(big1[3:4, 3:4], one, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(one, small[1:2, 1:2] * scale, rtol=1e-5, atol=1e-6)
 
 
 def test_conv_bias():

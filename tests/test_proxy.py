@@ -142,7 +142,7 @@ def test_engine_im2col_convs_agree(tiny_space, tiny_setting, tiny_images, jitted
     np.testing.assert_allclose(eng.score(sample_encodings[:2])[:, 0], ref, rtol=3e-3)
 
 
-def test_engine_respects_a_disabled_cache(tiny_space, tiny_setting, tiny_images):
+def test_engine_respects_a_disabled_cache():
     import jax
 
     from eproxy_jax import engine
@@ -150,7 +150,7 @@ def test_engine_respects_a_disabled_cache(tiny_space, tiny_setting, tiny_images)
     before = jax.config.jax_compilation_cache_dir
     try:
         assert engine.enable_compilation_cache("off") is None
-        Engine(tiny_space, tiny_setting, [0], tiny_images)
+        engine.ensure_compilation_cache()   # what every Engine does first
         assert jax.config.jax_compilation_cache_dir is None
     finally:
         engine._cache_choice[0] = None

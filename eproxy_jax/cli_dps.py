@@ -1,0 +1,137 @@
+"""`eproxy dps`: validation (before jax is imported) and the run."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from .cli import UsageError, _finite, _read_json_list
+
+
+def validate(args) -> dict:
+    import spaces
+    from . import images
+
+    spaces.info(args.space)
+    for flag, path in (("--truth", args.truth), ("--train-truth", args.train_truth)):
+        if path and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: file not found")
+    if args.lower_is_better and not (args.truth or args.train_truth):
+        raise UsageError("--lower-is-better applies to --truth / --train-truth files")
+    if args.truth:
+        dataset = args.dataset or Path(args.truth).name
+        _read_json_list(args.truth, "--truth")
+    else:
+        dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=False)
+    train = _read_json_list(args.train_truth, "--train-truth") if args.train_truth else None
+    if train is not None and len(train) < 3:
+        raise UsageError(f"--train-truth {args.train_truth}: needs at least 3 architectures, got {len(train)}")
+    if args.sample > args.population:
+        raise UsageError(f"--sample ({args.sample}) must not exceed --population ({args.population})")
+    images.check_spec(args.images)
+    out = Path(args.out) if args.out else Path(f"dps-{args.space}-{dataset}-s{args.seed}.json")
+    for flag, path in (("--out", out), ("--plot", Path(args.plot) if args.plot else None)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise UsageError(f"{flag} {path} is a directory; give a file path")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise UsageError(f"{flag} {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise UsageError(f"{flag} {path}: directory not writable")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot {args.plot}: must be a .png file")
+    return {"dataset": dataset, "train": train, "out": out}
+
+
+def cmd_dps(args, pre: dict) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    t0 = time.perf_counter()
+    import numpy as np
+
+    import spaces
+    from . import dps_run
+    from . import engine as engine_mod
+    from . import images as images_mod
+
+    try:
+        space = spaces.load_space(args.space, **dict(args.space_option))
+    except TypeError as e:
+        raise UsageError(f"--space-option: {e}") from None
+    dataset, out = pre["dataset"], pre["out"]
+    encs, truth = space.load_truth(dataset if not args.truth else None, args.truth, args.lower_is_better)
+    ids = [space.arch_id(e) for e in encs]
+    rng = np.random.default_rng(args.seed)
+    if pre["train"] is not None:
+        tr_encs, tr_truth = space.load_truth(None, args.train_truth, args.lower_is_better)
+        taken = {space.arch_id(e) for e in tr_encs}
+        pool = np.asarray([i for i, a in enumerate(ids) if a not in taken], np.int64)
+    else:
+        if args.train_archs >= len(encs):
+            raise UsageError(f"--train-archs {args.train_archs}: the truth table has only {len(encs)} architectures")
+        perm = rng.permutation(len(encs))
+        tr_idx, pool = np.sort(perm[: args.train_archs]), perm[args.train_archs:]
+        tr_encs, tr_truth = encs[tr_idx], truth[tr_idx]
+    n_eval = min(args.eval_archs, len(pool))
+    ev_idx = np.sort(rng.choice(pool, n_eval, replace=False)) if n_eval else np.zeros(0, np.int64)
+    raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
+                              tfds_data_dir=args.tfds_data_dir)
+    try:
+        engine_mod.enable_compilation_cache(args.cache_dir)
+    except OSError as e:
+        raise UsageError(f"--cache-dir: cannot use {args.cache_dir}: {e.strerror or e}") from None
+    import jax
+
+    meta = {"space": args.space, "config": dict(args.space_option), "dataset": dataset,
+            "train": [space.arch_id(e) for e in tr_encs], "truth": [float(x) for x in tr_truth],
+            "cycles": args.cycles, "population": args.population, "sample": args.sample, "mutation": args.mutation,
+            "batch": args.batch, "seed": args.seed, "proxy_seed": args.proxy_seed, "images": raw.tobytes().hex()[:64],
+            "max_channels": args.max_channels, "max_kernel": args.max_kernel}
+    state_path = Path(f"{out}.state")
+    resumed = state_path.exists()
+
+    def progress(ev):
+        if not args.quiet:
+            bb = "-" if ev["batch_best"] is None else f"{ev['batch_best']:.4f}"
+            print(f"dps {args.space}: {ev['told']}/{ev['cycles']} settings, best fitness {ev['best_fitness']:.4f}"
+                  f" (this batch {bb})", file=sys.stderr, flush=True)
+
+    res = dps_run.run(space, tr_encs, tr_truth, encs[ev_idx] if n_eval else None, truth[ev_idx] if n_eval else None,
+                      cycles=args.cycles, population=args.population, sample=args.sample, mutation=args.mutation,
+                      seed=args.seed, batch=args.batch, images=images_mod.normalise(raw), proxy_seed=args.proxy_seed,
+                      max_channels=args.max_channels, max_kernel=args.max_kernel, state_path=state_path, meta=meta, progress=progress)
+    result = {
+        "space": args.space, "dataset": dataset, "best_fitness": _finite(res["best_fitness"]),
+        "default_fitness": _finite(res["default_fitness"]),
+        "eval_spearman": _finite(res["eval_spearman"]) if res["eval_spearman"] is not None else None,
+        "default_eval_spearman": (_finite(res["default_eval_spearman"])
+                                  if res["default_eval_spearman"] is not None else None),
+        "eval_kendall": _finite(res["eval_kendall"]) if res["eval_kendall"] is not None else None,
+        "default_eval_kendall": (_finite(res["default_eval_kendall"])
+                                 if res["default_eval_kendall"] is not None else None),
+        "cycles": args.cycles, "population": args.population, "train_archs": len(tr_encs), "eval_archs": int(n_eval),
+        "compiles": res["compiles"], "cache_hits": res["cache_hits"], "wall_s": round(time.perf_counter() - t0, 2),
+        "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "seed": args.seed,
+        "resumed": resumed, "out": str(out), "plot": args.plot, "setting": res["setting"],
+    }
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"setting": res["setting"], "fitness": result["best_fitness"],
+                               "history_fitness": res["history_fitness"],
+                               "meta": {k: v for k, v in result.items() if k != "setting"}}, indent=1))
+    os.replace(tmp, out)
+    if args.plot:
+        dps_run.plot(res["history_fitness"], res["default_fitness"], args.plot,
+                     title=f"DPS on {args.space}/{dataset}, seed {args.seed}")
+    fmt = lambda x: "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"  # noqa: E731
+    print(f"best fitness {fmt(result['best_fitness'])} (default setting {fmt(result['default_fitness'])}) "
+          f"on {len(tr_encs)} train archs; eval rho {fmt(result['eval_spearman'])} vs default "
+          f"{fmt(result['default_eval_spearman'])} on {n_eval}; {result['compiles']} compiles "
+          f"({result['cache_hits']} cache hits), {result['wall_s']:.1f} s")
+    print(f"setting: {out}")
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    return 0

@@ -1,0 +1,147 @@
+"""A whole DPS run: aging evolution (`dps`) over settings scored by `dps_eval.Evaluator`,
+resumable, then the best and the default setting scored on held-out architectures.
+
+The loop asks `batch` genomes at a time (the random phase first, then tournament children),
+scores them on the train architectures, and tells their fitness (Spearman rho of -score vs
+truth). After each batch the state goes to `<out>.state` (an .npz with a hash of the run's
+arguments), so an interrupted run continues where it stopped; a state from other arguments
+is refused. Keys are built from integers without eager JAX ops, so the whole run compiles
+init, ask, tell and one program per shape bucket used - nothing per candidate.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import dps, metrics
+from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits
+from .setting_spec import validate
+from .store import StateError
+
+
+def _key(*ints) -> np.ndarray:
+    """A raw threefry key from two integers (what PRNGKey builds, without a compile)."""
+    h = hashlib.sha256(repr(ints).encode()).digest()
+    return np.frombuffer(h[:8], np.uint32).copy()
+
+
+def _fitness(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.asarray([metrics.spearman(row, truth) for row in scores], np.float32)
+
+
+def _save_state(path: Path, state, meta_hash: str, batches: int, default_fitness: float):
+    arrays = {f: np.asarray(getattr(state, f)) for f in
+              ("genomes", "fitness", "told", "best_genome", "best_fitness", "history_genomes", "history_fitness")}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta_hash=np.asarray(meta_hash), batches=np.asarray(batches),
+             default_fitness=np.asarray(default_fitness, np.float32), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, state, meta_hash: str):
+    try:
+        z = np.load(path)
+        if str(z["meta_hash"]) != meta_hash:
+            raise StateError(f"resume state {path} belongs to a run with other arguments; "
+                             f"delete it or choose another --out")
+        fields = {f: z[f] for f in ("genomes", "fitness", "told", "best_genome", "best_fitness",
+                                    "history_genomes", "history_fitness")}
+        if fields["history_fitness"].shape != np.asarray(state.history_fitness).shape:
+            raise StateError(f"resume state {path} has another number of cycles")
+        return state.replace(**fields), int(z["batches"]), float(z["default_fitness"])
+    except (OSError, KeyError, ValueError) as e:
+        if isinstance(e, StateError):
+            raise
+        raise StateError(f"resume state {path} is unreadable ({type(e).__name__}); delete it to start over") from None
+
+
+def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycles=200, population=40, sample=10,
+        mutation=0.2, seed=0, batch=None, images=None, proxy_seed=0, max_channels=512, max_kernel=7,
+        state_path=None, meta=None, progress=None) -> dict:
+    """Run DPS; returns a dict with the best setting, fitness history and eval correlations.
+    `progress(event: dict)` is called after each batch (for a progress line)."""
+    from .engine import CompileCounter
+
+    CompileCounter.install()
+    c0, h0 = CompileCounter.compiles, CompileCounter.cache_hits
+    t0 = time.perf_counter()
+    batch = int(batch or population)
+    buckets = buckets_for_limits(max_channels, max_kernel)
+    n_branches = min(3, len(space.feature_channels))
+    if not _fits({}, n_branches, buckets):   # capped genes: the paper's default needs its own bucket
+        d = validate({}, n_branches)
+        buckets = buckets + (tuple(max(d[f]) for f in PER_BRANCH_REAL),)
+    ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=batch)
+    state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
+    meta_hash = hashlib.sha256(json.dumps(meta or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    batches, default_fitness = 0, None
+    if state_path is not None and Path(state_path).exists():
+        state, batches, default_fitness = _load_state(Path(state_path), state, meta_hash)
+    if default_fitness is None:
+        default_fitness = float(_fitness(ev.scores([{}]), train_truth)[0])
+    while int(state.told) < cycles:
+        n_valid = min(batch, cycles - int(state.told))
+        genomes = np.asarray(dps.ask(_key(seed, batches), state, n=batch))
+        settings = [dps.decode(g, n_branches, max_channels, max_kernel) for g in genomes[:n_valid]]
+        fit = np.full(batch, np.nan, np.float32)
+        fit[:n_valid] = _fitness(ev.scores(settings), train_truth)
+        state = dps.tell(state, genomes, fit, np.int32(n_valid))
+        batches += 1
+        if state_path is not None:
+            _save_state(Path(state_path), state, meta_hash, batches, default_fitness)
+        if progress is not None:
+            progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
+                      "batch_best": float(np.nanmax(fit[:n_valid])) if np.isfinite(fit[:n_valid]).any() else None})
+    best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)
+    out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": best,
+           "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
+           "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
+    if eval_encs is not None and len(eval_encs):
+        ev_eval = Evaluator(space, eval_encs, images, seed=proxy_seed, buckets=buckets, batch=batch,
+                            chunk=ev.chunk, arch_vmap=ev.arch_vmap, conv_impl=ev.conv_impl)
+        ev_eval._programs = ev._programs  # same programs: the architecture chunk has the train shape
+        sc = ev_eval.scores([best, {}])
+        out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
+        out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
+        out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))
+        out["default_eval_kendall"] = float(metrics.kendall(sc[1], eval_truth))
+    out["compiles"] = CompileCounter.compiles - c0
+    out["cache_hits"] = CompileCounter.cache_hits - h0
+    out["wall_s"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def _fits(setting, n_branches, buckets) -> bool:
+    try:
+        bucket_of(validate(setting, n_branches), buckets)
+        return True
+    except ValueError:
+        return False
+
+
+def plot(history, default_fitness, path, title=""):
+    """Current and best-so-far fitness per evaluated setting, with the default's as a line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = np.asarray([np.nan if x is None else x for x in history], np.float64)
+    best = np.fmax.accumulate(np.where(np.isfinite(h), h, -np.inf))
+    best = np.where(np.isfinite(best), best, np.nan)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(np.arange(1, len(h) + 1), h, ".", alpha=0.5, label="evaluated setting")
+    ax.plot(np.arange(1, len(h) + 1), best, "-", label="best so far")
+    if default_fitness is not None and np.isfinite(default_fitness):
+        ax.axhline(default_fitness, color="gray", ls="--", label=f"default setting ({default_fitness:.3f})")
+    ax.set_xlabel("settings evaluated")
+    ax.set_ylabel("fitness (Spearman rho on train archs)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

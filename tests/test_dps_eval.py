@@ -1,0 +1,172 @@
+"""DPS fitness: shape buckets equal the exact-shape build, every gene value gives a valid
+proxy, targets are channel-nested, few compiles, resumable runs, and the CLI contract."""
+import json
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY_CLI
+from eproxy_jax import dps, dps_run, targets
+from eproxy_jax.dps_eval import Evaluator, bucket_of, buckets_for_limits
+from eproxy_jax.engine import CompileCounter, Engine
+from eproxy_jax.setting import ProxySetting
+from eproxy_jax.setting_spec import SIGNALS, validate
+
+ODD = {"branches": 2, "head_kernel": [1, 3], "barrier_kernel": [3, 1], "c_out": [8, 16], "c_last": [16, 8],
+       "signals": [["wave_h", "dot"], ["net", "wave_l"]], "level": [1.5, 0.5], "lr": 0.7, "alpha": 0.2,
+       "init": "xavier_normal", "barrier_init": "kaiming_uniform"}
+
+
+def test_bucket_equals_exact_build(tiny_space, tiny_images, sample_encodings):
+    """Masked program (kernels 1 and 3 inside 7, channels inside 32, an off branch) == the
+    exact-shape engine, on the per-architecture path and on the vmapped im2col path."""
+    encs = sample_encodings[:2]
+    exact = Engine(tiny_space, ProxySetting.from_dict(ODD), [0], tiny_images, chunk=2).score(encs)[:, 0]
+    bucket = ((7, 7, 32, 32),)
+    got = Evaluator(tiny_space, encs, tiny_images, seed=0, buckets=bucket, batch=1).scores([ODD])[0]
+    # convolutions over zero-padded channels round differently; ten steps at lr ~1 amplify
+    # that to ~1e-4 relative, while a wrong mask (a padded channel or tap that counts) is >1%
+    np.testing.assert_allclose(got, exact, rtol=2e-3)
+    ev_v = Evaluator(tiny_space, encs, tiny_images, seed=0, buckets=bucket, batch=1, arch_vmap=2,
+                     conv_impl="im2col")
+    np.testing.assert_allclose(ev_v.scores([ODD])[0], exact, rtol=2e-3)
+
+
+def test_targets_are_channel_nested(tiny_images):
+    key = jax.random.PRNGKey(2)
+    for name in SIGNALS:
+        small = ProxySetting.from_dict({"signals": [name], "c_last": 8})
+        big = ProxySetting.from_dict({"signals": [name], "c_last": 24})
+        ts = targets.make_targets(key, small, tiny_images, 4)
+        tb = targets.make_targets(key, big, tiny_images, 4)
+        for a, b in zip(ts, tb):
+            np.testing.assert_allclose(b[..., :8], a, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_bucket_policy():
+    assert buckets_for_limits() == ((3, 3, 128, 128), (7, 7, 512, 512))
+    assert buckets_for_limits(16, 3) == ((3, 3, 16, 16),)
+    default = validate({})
+    assert bucket_of(default) == 0
+    assert bucket_of(validate({"c_out": [16, 512, 16]})) == 1
+    with pytest.raises(ValueError):
+        bucket_of(validate({"barrier_kernel": 9}))
+
+
+def _genomes_covering_every_value():
+    """max-cardinality genomes; gene i takes value j mod its cardinality in genome j, so
+    every value of every gene occurs."""
+    j = np.arange(int(dps.CARDINALITIES.max()))[:, None]
+    return list((j % dps.CARDINALITIES[None, :]).astype(np.int32))
+
+
+def test_every_gene_value_gives_a_valid_proxy(tiny_space, tiny_images, sample_encodings):
+    """All values of all genes (channels and kernels capped to 16 / 3 to stay small on a CPU;
+    the largest grid values are checked once below)."""
+    settings = [dps.decode(g, 3, 16, 3) for g in _genomes_covering_every_value()]
+    ev = Evaluator(tiny_space, sample_encodings[:1], tiny_images, buckets=buckets_for_limits(16, 3), batch=16)
+    s = ev.scores(settings)
+    chex.assert_shape(s, (len(settings), 1))
+    assert np.isfinite(s).all()
+
+
+def test_largest_grid_values(tiny_images, sample_encodings):
+    """The largest kernel and channel values (7, 512) on the exact-shape path, one branch and
+    8 px inputs to stay cheap on a CPU (their bucket is the masked version of this program)."""
+    from spaces import load_space
+    sp = load_space("nb201", channels=2, cells_per_stage=1, input_size=8)
+    big = {"branches": 1, "head_kernel": 7, "barrier_kernel": 7, "c_out": 512, "c_last": 512,
+           "signals": [list(SIGNALS)], "level": 2.0, "lr": 1.5, "alpha": 0.5}
+    s = Engine(sp, ProxySetting.from_dict(big), [0], tiny_images[:, :8, :8], chunk=1).score(sample_encodings[:1])
+    chex.assert_shape(s, (1, 1))
+    assert np.isfinite(s).all()
+
+
+def _run(tiny_space, tiny_images, encs, truth, **kw):
+    # caps at the paper's size: one bucket, which also holds the default setting
+    return dps_run.run(tiny_space, encs, truth, cycles=4, population=2, sample=2, seed=1, images=tiny_images,
+                       max_channels=128, max_kernel=3, **kw)
+
+
+def test_dps_run_compiles_per_bucket_not_per_candidate(tiny_space, tiny_images):
+    encs = tiny_space.all_encodings()[::3125][:4]
+    truth = np.arange(4.0)
+    res = dps_run.run(tiny_space, encs, truth, cycles=8, population=2, sample=2, seed=1, images=tiny_images,
+                      max_channels=128, max_kernel=3)
+    # init, ask, tell and the one bucket, each compiled or fetched from the persistent cache
+    # once, for 8 candidates plus the default setting (a compile per candidate would be >= 9)
+    assert res["compiles"] <= 4 and res["cache_hits"] <= 4, res
+    assert len([x for x in res["history_fitness"] if x is not None]) == 8
+    assert set(res["setting"]) >= {"lr", "branches", "c_out"}
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_space, tiny_images, tmp_path):
+    encs = tiny_space.all_encodings()[::3125][:4]
+    truth = np.arange(4.0)
+    full = _run(tiny_space, tiny_images, encs, truth, state_path=tmp_path / "a.state", meta={"x": 1})
+
+    def stop(ev):
+        raise KeyboardInterrupt
+
+    state = tmp_path / "b.state"
+    with pytest.raises(KeyboardInterrupt):
+        _run(tiny_space, tiny_images, encs, truth, state_path=state, meta={"x": 1}, progress=stop)
+    assert state.exists()
+    resumed = _run(tiny_space, tiny_images, encs, truth, state_path=state, meta={"x": 1})
+    assert resumed["setting"] == full["setting"]
+    assert resumed["history_fitness"] == full["history_fitness"]
+    with pytest.raises(ValueError, match="other arguments"):
+        _run(tiny_space, tiny_images, encs, truth, state_path=state, meta={"x": 2})
+
+
+def cli(args, cwd, timeout=900):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "eproxy_jax", "dps", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["nb999"], "unknown space"),
+    (["nb201", "--sample", "5", "--population", "3"], "--sample"),
+    (["nb201", "--mutation", "1.5"], "--mutation"),
+    (["nb201", "--train-truth", "missing.json"], "not found"),
+    (["nb201", "--plot", "curve.svg"], ".png"),
+    (["nb201", "--dataset", "mnist"], "unknown dataset"),
+    (["nb201", "--train-archs", "2"], "--train-archs"),
+])
+def test_cli_errors_are_one_line_exit_2(args, needle, tmp_path):
+    r = cli(args, tmp_path, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
+    train = tmp_path / "train.json"
+    from spaces import load_space
+    sp = load_space("nb201")
+    encs, acc = sp.load_truth("cifar10")
+    train.write_text(json.dumps([[sp.arch_id(e), float(a)] for e, a in zip(encs[:5], acc[:5])]))
+    r = cli(["nb201", *TINY_CLI, "--train-truth", str(train), "--eval-archs", "3",
+             "--cycles", "2", "--population", "2", "--sample", "2", "--max-channels", "128", "--max-kernel", "3",
+             "--out", "best.json", "--plot", "curve.png", "--json", "--quiet"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    for k in ("space", "dataset", "best_fitness", "eval_spearman", "default_eval_spearman", "cycles", "compiles",
+              "wall_s", "setting"):
+        assert k in res
+    assert isinstance(res["compiles"], int) and res["eval_archs"] == 3 and res["train_archs"] == 5
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "best.json").read_text())
+    assert saved["setting"] == res["setting"]
+    # `eproxy score --setting` takes the DPS output
+    r2 = subprocess.run([sys.executable, "-m", "eproxy_jax", "score", "nb201", *TINY_CLI, "--setting", "best.json",
+                         "--limit", "2", "--json", "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    assert r2.returncode == 0, r2.stderr
+    assert json.loads(r2.stdout.strip().splitlines()[-1])["setting"]["c_out"] == res["setting"]["c_out"]
