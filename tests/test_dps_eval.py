@@ -164,9 +164,7 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     assert (tmp_path / "curve.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "best.json").read_text())
     assert saved["setting"] == res["setting"]
-    # `eproxy score --setting` takes the DPS output
-    r2 = subprocess.run([sys.executable, "-m", "eproxy_jax", "score", "nb201", *TINY_CLI, "--setting", "best.json",
-                         "--limit", "2", "--json", "--quiet"], cwd=tmp_path, capture_output=True, text=True,
-                        env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
-    assert r2.returncode == 0, r2.stderr
-    assert json.loads(r2.stdout.strip().splitlines()[-1])["setting"]["c_out"] == res["setting"]["c_out"]
+    # `eproxy score --setting` takes the DPS output (the CLI's setting loader reads it; scoring
+    # with a --setting file is covered in test_cli)
+    from eproxy_jax import setting_spec
+    assert setting_spec.load(tmp_path / "best.json")["c_out"] == res["setting"]["c_out"]
