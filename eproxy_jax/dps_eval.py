@@ -24,11 +24,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import ops, proxy
+from .engine import default_arch_vmap, default_conv_impl, map_archs, pad_chunk
 from .setting import ProxySetting
-from .setting_spec import SIGNALS, validate
+from .setting_spec import INIT_NAMES, SIGNALS, validate
 
-# per-branch maxima (head_kernel, barrier_kernel, c_out, c_last), smallest first
-DEFAULT_BUCKETS = ((3, 3, 128, 128), (7, 7, 512, 512))
 PER_BRANCH_REAL = ("head_kernel", "barrier_kernel", "c_out", "c_last")
 
 
@@ -37,6 +36,10 @@ def buckets_for_limits(max_channels: int = 512, max_kernel: int = 7) -> tuple:
     small = (min(3, max_kernel), min(3, max_kernel), min(128, max_channels), min(128, max_channels))
     large = (max_kernel, max_kernel, max_channels, max_channels)
     return (small,) if small == large else (small, large)
+
+
+# per-branch maxima (head_kernel, barrier_kernel, c_out, c_last), smallest first
+DEFAULT_BUCKETS = buckets_for_limits()
 
 
 def bucket_of(setting: dict, buckets=DEFAULT_BUCKETS) -> int:
@@ -56,7 +59,6 @@ def _pack(settings, n_branches: int, base: dict):
             "init": np.zeros(n, np.int32), "barrier_init": np.zeros(n, np.int32)}
     reals = {f: np.ones((n, n_branches), np.int32) for f in PER_BRANCH_REAL}
     reals["on"] = np.zeros((n, n_branches), np.int32)
-    from .setting_spec import INIT_NAMES
     for i, s in enumerate(settings):
         for key in ("momentum", "weight_decay", "steps"):
             if s[key] != base[key]:
@@ -79,7 +81,6 @@ class Evaluator:
     def __init__(self, space, encodings, images=None, seed: int = 0, buckets=DEFAULT_BUCKETS,
                  batch: int = 8, chunk: int | None = None, base_setting: dict | None = None,
                  arch_vmap: int | None = None, conv_impl: str | None = None):
-        from .engine import default_arch_vmap, default_conv_impl
         self.space = space
         self.encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(space.encoding_shape))
         space.check_encodings(self.encodings)
@@ -100,6 +101,14 @@ class Evaluator:
         self.base = validate(base_setting or {}, self.n_branches)
         self.net = space.module()
         self._programs = {}
+
+    def on(self, encodings) -> "Evaluator":
+        """The same evaluator (settings, buckets, compiled programs) on other architectures;
+        no recompile, since architectures go through in chunks of the same size."""
+        other = Evaluator(self.space, encodings, self.images, buckets=self.buckets, batch=self.batch,
+                          chunk=self.chunk, arch_vmap=self.arch_vmap, conv_impl=self.conv_impl)
+        other.key, other.base, other.net, other._programs = self.key, self.base, self.net, self._programs
+        return other
 
     def _bucket_setting(self, vals, mx) -> ProxySetting:
         kh, kb, co, cl = mx
@@ -126,18 +135,8 @@ class Evaluator:
                         ctx = proxy.prepare(key, setting, net, images, sp.encoding_shape, sp.feature_channels,
                                             sp.target_size, real=real)
 
-                        def one_arch(em):
-                            e, m, a_ok = em
-                            return lax.cond(a_ok, lambda: proxy.score_one(ctx, setting, net, images, e, m),
-                                            lambda: jnp.float32(jnp.nan))
-
-                        v = self.arch_vmap
-                        if v == 1:
-                            return lax.map(one_arch, (encs, macs, arch_ok))
-                        group = jax.vmap(lambda e, m: proxy.score_one(ctx, setting, net, images, e, m))
-                        out = lax.map(lambda em: group(*em), (encs.reshape((-1, v) + encs.shape[1:]),
-                                                              macs.reshape(-1, v)))
-                        return jnp.where(arch_ok, out.reshape(-1), jnp.nan)
+                        return map_archs(lambda e, m: proxy.score_one(ctx, setting, net, images, e, m),
+                                         encs, macs, arch_ok, self.arch_vmap)
 
                     return lax.cond(valid, body, lambda: jnp.full(encs.shape[:1], jnp.nan, jnp.float32))
 
@@ -163,9 +162,7 @@ class Evaluator:
                 ok = np.arange(self.batch) < len(sel)
                 for a0 in range(0, n_arch, self.chunk):
                     a1 = min(a0 + self.chunk, n_arch)
-                    pad = self.chunk - (a1 - a0)
-                    e = np.concatenate([self.encodings[a0:a1], np.repeat(self.encodings[a1 - 1:a1], pad, 0)])
-                    m = np.concatenate([self.macs[a0:a1], np.repeat(self.macs[a1 - 1:a1], pad, 0)])
+                    e, m = pad_chunk(self.encodings, a0, a1, self.chunk), pad_chunk(self.macs, a0, a1, self.chunk)
                     a_ok = np.arange(self.chunk) < a1 - a0
                     with ops.use_conv_impl(self.conv_impl):   # read when the call traces
                         res = np.asarray(fn(self.key, vals, reals, ok, e, m, a_ok))

@@ -25,7 +25,7 @@ from .store import StateError
 
 
 def _key(*ints) -> np.ndarray:
-    """A raw threefry key from two integers (what PRNGKey builds, without a compile)."""
+    """A raw threefry key (uint32[2]) hashed from integers, built without an eager JAX op."""
     h = hashlib.sha256(repr(ints).encode()).digest()
     return np.frombuffer(h[:8], np.uint32).copy()
 
@@ -102,10 +102,7 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
            "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
     if eval_encs is not None and len(eval_encs):
-        ev_eval = Evaluator(space, eval_encs, images, seed=proxy_seed, buckets=buckets, batch=batch,
-                            chunk=ev.chunk, arch_vmap=ev.arch_vmap, conv_impl=ev.conv_impl)
-        ev_eval._programs = ev._programs  # same programs: the architecture chunk has the train shape
-        sc = ev_eval.scores([best, {}])
+        sc = ev.on(eval_encs).scores([best, {}])
         out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
         out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
         out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))

@@ -95,6 +95,26 @@ def default_seed_batching() -> str:
     return "map"
 
 
+def map_archs(score, encs, macs_frac, valid, arch_vmap: int):
+    """`score(encoding, macs_frac)` over a chunk of architectures, `[chunk]`: `lax.map` with
+    `lax.cond` skipping invalid (padding) entries when `arch_vmap == 1`, else `vmap` over
+    groups of `arch_vmap` (everything computed). Invalid entries come back NaN."""
+    if arch_vmap == 1:
+        def one(emv):
+            e, m, ok = emv
+            return lax.cond(ok, lambda: score(e, m), lambda: jnp.full((), jnp.nan, jnp.float32))
+        return lax.map(one, (encs, macs_frac, valid))
+    e = encs.reshape((-1, arch_vmap) + encs.shape[1:])
+    m = macs_frac.reshape(-1, arch_vmap)
+    out = lax.map(lambda em: jax.vmap(score)(*em), (e, m)).reshape(-1)
+    return jnp.where(valid, out, jnp.nan)
+
+
+def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:
+    """`arr[start:stop]` padded to `chunk` rows by repeating its last row (shapes never change)."""
+    return np.concatenate([arr[start:stop], np.repeat(arr[stop - 1:stop], chunk - (stop - start), 0)])
+
+
 class Engine:
     def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
                  chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None,
@@ -142,19 +162,8 @@ class Engine:
         `lax.map` and come back NaN."""
         net, v = self.net, self.arch_vmap
 
-        def one(c, e, m):
-            return proxy.score_one(c, setting, net, images, e, m)
-
-        def one_if_valid(c, e, m, ok):
-            return lax.cond(ok, lambda: one(c, e, m), lambda: jnp.full((), jnp.nan, jnp.float32))
-
         def per_seed(c):
-            if v == 1:
-                return lax.map(lambda emv: one_if_valid(c, *emv), (encs, macs_frac, valid))
-            e = encs.reshape((-1, v) + encs.shape[1:])
-            m = macs_frac.reshape(-1, v)
-            out = lax.map(lambda em: jax.vmap(one, in_axes=(None, 0, 0))(c, *em), (e, m))
-            return out.reshape(-1)
+            return map_archs(lambda e, m: proxy.score_one(c, setting, net, images, e, m), encs, macs_frac, valid, v)
 
         if self.seed_batching == "vmap":
             return jax.vmap(per_seed)(ctx)
@@ -189,9 +198,7 @@ class Engine:
         macs = (self.space.macs(encodings) / self.space.max_macs).astype(np.float32)
         for start in range(0, n, self.chunk):
             stop = min(start + self.chunk, n)
-            pad = self.chunk - (stop - start)
-            e = np.concatenate([encodings[start:stop], np.repeat(encodings[stop - 1:stop], pad, 0)])
-            m = np.concatenate([macs[start:stop], np.repeat(macs[stop - 1:stop], pad, 0)])
+            e, m = pad_chunk(encodings, start, stop, self.chunk), pad_chunk(macs, start, stop, self.chunk)
             ok = np.arange(self.chunk) < stop - start
             res = np.asarray(fn(self.ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]
             out[start:stop] = res[:, : stop - start].T

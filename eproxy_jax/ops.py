@@ -22,6 +22,14 @@ def _conv(x, kernel, stride, pads, dilation):
         rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+def _taps(xp, k, dilation, stride, h_out, w_out):
+    """The k*k shifted, strided views of a padded input that a k x k convolution reads, in
+    kernel (i, j) order: `[n, h_out, w_out, c]` each."""
+    d, s = dilation, stride
+    return [xp[:, i * d: i * d + (h_out - 1) * s + 1: s, j * d: j * d + (w_out - 1) * s + 1: s, :]
+            for i in range(k) for j in range(k)]
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_same_form(x, kernel, stride, padding, dilation):
     return _conv(x, kernel, stride, ((padding, padding), (padding, padding)), dilation)
@@ -55,11 +63,8 @@ def _conv_bwd(stride, padding, dilation, res, g):
     dx = _conv(gp, jnp.flip(w, (0, 1)).swapaxes(2, 3), 1, ((0, 0), (0, 0)), d)
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     g2 = g.reshape(-1, c_out)
-    taps = [
-        lax.dot_general(xp[:, i * d: i * d + (o1 - 1) * s + 1: s, j * d: j * d + (o2 - 1) * s + 1: s, :]
-                        .reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())))
-        for i in range(k) for j in range(k)
-    ]
+    taps = [lax.dot_general(t.reshape(-1, x.shape[-1]), g2, (((0,), (0,)), ((), ())))
+            for t in _taps(xp, k, d, s, o1, o2)]
     dw = jnp.stack(taps).reshape(w.shape)
     return dx, dw
 
@@ -79,8 +84,7 @@ def _conv_im2col(x, kernel, stride, padding, dilation):
     ho = (h + 2 * p - d * (k - 1) - 1) // s + 1
     wo = (w + 2 * p - d * (k - 1) - 1) // s + 1
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
-    cols = [xp[:, i * d: i * d + (ho - 1) * s + 1: s, j * d: j * d + (wo - 1) * s + 1: s, :]
-            for i in range(k) for j in range(k)]
+    cols = _taps(xp, k, d, s, ho, wo)
     patches = cols[0] if len(cols) == 1 else jnp.concatenate(cols, axis=-1)   # (i, j, c_in) order = HWIO
     y = patches.reshape(-1, k * k * c_in) @ kernel.reshape(k * k * c_in, c_out)
     return y.reshape(n, ho, wo, c_out)

@@ -10,7 +10,9 @@ stage cut short still leaves everything before it. Stages:
      architecture) for a few (arch_vmap, conv_impl) configurations on a seeded sample;
   B. quality: Spearman / Kendall per proxy seed on the 1,000 NB201 cells that
      `eproxy score nb201 --limit 1000` draws (sample seed 0), for the default setting and
-     the variants named by `--variants`; scores are saved to `quality_<variant>.npz`;
+     the variants named by `--variants`; scores are saved to `quality_<variant>.npz`
+     (the README's wave comparison ran at commit 360fab5, whose script also carried the
+     GenNAS-style waves as a variant; they are the default targets since);
   C. the whole space: all 15,625 cells with the fastest probed configuration, wall time
      including preparation and compilation (persistent cache off), and Spearman on all.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -46,36 +47,9 @@ class Log:
             f.write(json.dumps(row) + "\n")
 
 
-def wave_gennas(key, n, size, channels, band):
-    """GenNAS-style wave channel: a 1-D wave (x or y) plus a 2-D wave whose x and y
-    frequencies are drawn independently (and the y axis flipped at random), each from a
-    10-value grid over the band, random phases. Variance 1 (the axis-only waves have 0.5)."""
-    import jax
-    import jax.numpy as jnp
-
-    lo, hi = band
-    betas = jnp.linspace(lo, hi, 10)
-    k = jax.random.split(key, 7)
-    y, x = jnp.meshgrid(jnp.arange(size, dtype=jnp.float32), jnp.arange(size, dtype=jnp.float32), indexing="ij")
-    y, x = y[..., None], x[..., None]
-    b1 = betas[jax.random.randint(k[0], (channels,), 0, 10)]
-    axis = jax.random.randint(k[1], (channels,), 0, 2)
-    ph1 = jax.random.uniform(k[2], (channels,), maxval=2 * math.pi)
-    s1 = jnp.sin(2 * math.pi * b1 * jnp.where(axis == 0, x, y) + ph1)
-    by = betas[jax.random.randint(k[3], (channels,), 0, 10)]
-    bx = betas[jax.random.randint(k[4], (channels,), 0, 10)]
-    flip = jax.random.randint(k[5], (channels,), 0, 2)
-    ph2 = jax.random.uniform(k[6], (channels,), maxval=2 * math.pi)
-    yy = jnp.where(flip == 1, size - 1 - y, y)
-    s2 = jnp.sin(2 * math.pi * (by * yy + bx * x) + ph2)
-    return jnp.broadcast_to(s1 + s2, (n, size, size, channels))
-
-
-VARIANTS = {
-    "default": ({}, False),
-    "gennas_waves": ({}, True),
-    "code_lr_wd": ({"lr": 1.2, "weight_decay": 4e-5}, False),
-    "gennas_code_lr_wd": ({"lr": 1.2, "weight_decay": 4e-5}, True),
+VARIANTS = {   # setting overrides (the wave targets are eproxy_jax.targets' own)
+    "default": {},
+    "code_lr_wd": {"lr": 1.2, "weight_decay": 4e-5},   # the authors' code's lr / weight decay
 }
 
 
@@ -96,8 +70,8 @@ def main():
     ap.add_argument("--budget-s", type=float, default=560)
     ap.add_argument("--probes", default="1:xla:64,64:xla:256,64:im2col:256",
                     help="arch_vmap:conv_impl:n_archs, comma-separated")
-    ap.add_argument("--variants", default="default,gennas_waves", help="quality variants run before stage C")
-    ap.add_argument("--extra-variants", default="code_lr_wd,gennas_code_lr_wd", help="run after stage C")
+    ap.add_argument("--variants", default="default", help="quality variants run before stage C")
+    ap.add_argument("--extra-variants", default="code_lr_wd", help="run after stage C")
     ap.add_argument("--quality-n", type=int, default=1000)
     ap.add_argument("--quality-seeds", type=int, default=5)
     ap.add_argument("--full-chunk-archs", type=int, default=1024)
@@ -112,7 +86,7 @@ def main():
     import jax
     import numpy as np
 
-    from eproxy_jax import images, metrics, targets
+    from eproxy_jax import images, metrics
     from eproxy_jax.engine import Engine, enable_compilation_cache
     from eproxy_jax.setting import ProxySetting
     from spaces import load_space
@@ -125,7 +99,6 @@ def main():
     log("env", backend=jax.default_backend(), device=str(dev.device_kind), jax=jax.__version__,
         cpus=os.cpu_count(), space_config=cfg)
     all_enc = space.all_encodings()
-    orig_wave = targets.wave
 
     # -- A: probes --------------------------------------------------------------------
     probes = []
@@ -175,8 +148,7 @@ def main():
                 log("skip", stage="B", variant=name, need_s=round(need), left_s=round(left()))
                 continue
             try:
-                over, gennas = VARIANTS[name]
-                targets.wave = wave_gennas if gennas else orig_wave
+                over = VARIANTS[name]
                 setting = ProxySetting.from_dict({**ProxySetting.default().to_dict(), **over})
                 t = time.perf_counter()
                 eng = Engine(space, setting, list(range(args.quality_seeds)), imgs,
@@ -196,8 +168,6 @@ def main():
                     diverged=int((~np.isfinite(per)).sum()), wall_s=round(wall, 1), compile_s=round(eng.compile_s, 1))
             except Exception as e:  # noqa: BLE001
                 log("quality_error", variant=name, error=repr(e)[:500], tb=traceback.format_exc()[-1500:])
-            finally:
-                targets.wave = orig_wave
 
     if "B" not in args.skip:
         quality(args.variants)

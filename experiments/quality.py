@@ -60,7 +60,7 @@ def main():
     tables = {s: read(f) for s, f in files.items() if f.exists()}
     common = set.intersection(*(set(t) for t in tables.values())) if tables else set()
     archs = sorted(common)
-    print(f"| seed | n | spearman | kendall |\n|---|---|---|---|")
+    print("| seed | n | spearman | kendall |\n|---|---|---|---|")
     rhos, taus = [], []
     for s, t in tables.items():
         sc = [t[a][0] for a in archs]

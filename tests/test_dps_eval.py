@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, TINY_CLI
 from eproxy_jax import dps, dps_run, targets
 from eproxy_jax.dps_eval import Evaluator, bucket_of, buckets_for_limits
-from eproxy_jax.engine import CompileCounter, Engine
+from eproxy_jax.engine import Engine
 from eproxy_jax.setting import ProxySetting
 from eproxy_jax.setting_spec import SIGNALS, validate
 
