@@ -1,7 +1,7 @@
 """eproxy-jax: Eproxy and DPS (zero-training NAS proxies) in JAX/Flax.
 
 Public API (imported lazily, so `eproxy_jax.cli` can validate arguments before jax loads):
-`load_space`, `score`, `score_per_seed`, `evaluate`, `Engine`, `ProxySetting`.
+`load_space`, `score`, `score_per_seed`, `evaluate`, `baseline_scores`, `Engine`, `ProxySetting`.
 """
 __version__ = "0.1.0"
 
@@ -10,6 +10,7 @@ _LAZY = {
     "score": ("eproxy_jax.api", "score"),
     "score_per_seed": ("eproxy_jax.api", "score_per_seed"),
     "evaluate": ("eproxy_jax.api", "evaluate"),
+    "baseline_scores": ("eproxy_jax.api", "baseline_scores"),
     "Engine": ("eproxy_jax.engine", "Engine"),
     "ProxySetting": ("eproxy_jax.setting", "ProxySetting"),
 }

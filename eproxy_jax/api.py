@@ -5,6 +5,7 @@
     scores = ep.score(space, ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"])
     encs, acc = space.load_truth("cifar10")
     result = ep.evaluate(space, encs[:100], acc[:100], seeds=2)
+    peers = ep.baseline_scores(space, encs[:100], ["naswot", "synflow", "params"])  # higher = better
 """
 from __future__ import annotations
 
@@ -54,3 +55,23 @@ def evaluate(space, archs, truth, setting=None, seeds=1, images=None, chunk: int
         "scores": mean,
         "diverged": int((~np.isfinite(mean)).sum()),
     }
+
+
+def baseline_scores(space, archs, proxies=("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "fisher",
+                                           "params", "flops"),
+                    images=None, labels=None, batch_size: int = 20, seed: int = 0, num_classes: int = 10,
+                    chunk: int = 16, **engine_kw) -> dict:
+    """Peer zero-cost proxies, `{name: float64 [n]}`, higher = better for all of them.
+    `images` (float32 NHWC, normalised) and `labels` default to `batch_size` of the bundled
+    CIFAR-10 images and their classes."""
+    from .baselines.runner import BaselineEngine
+    if isinstance(space, str):
+        space = load_space(space)
+    encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))
+    if images is None:
+        from . import images as images_mod
+        raw, labels = images_mod.load_labeled("bundled", n=batch_size, size=space.input_size)
+        images = images_mod.normalise(raw)
+    eng = BaselineEngine(space, list(proxies), images, labels, seed=seed, chunk=chunk, num_classes=num_classes,
+                         **engine_kw)
+    return eng.score(encs)

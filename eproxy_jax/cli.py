@@ -60,43 +60,60 @@ def _space_option(v):
     return key, val
 
 
+def _add_truth(p, what="truth table of the space (nb201: cifar10, cifar100, imagenet16-120)"):
+    p.add_argument("space", help="search space, e.g. nb201")
+    p.add_argument("--dataset", help=what)
+    p.add_argument("--truth", help="truth file: JSON list of [architecture, value] (.json or .json.gz)")
+    p.add_argument("--lower-is-better", action="store_true", help="truth values are losses (lower = better)")
+
+
+def _add_images(p):
+    p.add_argument("--images", default="bundled", help="'bundled' (default), 'tfds:NAME[:SPLIT]' or a folder of PNG/JPEG")
+    p.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
+    p.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir for --images tfds:... (default $TFDS_DATA_DIR)")
+
+
+def _add_run(p):
+    p.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
+                   help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
+    p.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _add_sample(p):
+    p.add_argument("--limit", type=_positive("--limit"), help="score N architectures drawn at random from the truth table")
+    p.add_argument("--sample-seed", type=_nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
+
+
+def _add_engine(p):
+    p.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
+    p.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
+                   help="architectures vmapped together inside a chunk (default: 1 on CPU, 256 on GPU)")
+    p.add_argument("--conv-impl", choices=("custom", "xla", "im2col"), default=None,
+                   help="how convolutions lower (default: custom on CPU; on GPU im2col when arch-vmap > 1, else xla)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="eproxy", description="Eproxy / DPS zero-training NAS proxy in JAX")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     s = sub.add_parser("score", help="score architectures of a space with Eproxy")
-    s.add_argument("space", help="search space, e.g. nb201")
-    s.add_argument("--dataset", help="truth table of the space (nb201: cifar10, cifar100, imagenet16-120)")
-    s.add_argument("--truth", help="truth file: JSON list of [architecture, value] (.json or .json.gz)")
-    s.add_argument("--lower-is-better", action="store_true", help="truth values are losses (lower = better)")
+    _add_truth(s)
     s.add_argument("--archs", help="JSON list of architectures to score (no truth, no correlation)")
-    s.add_argument("--limit", type=_positive("--limit"), help="score N architectures drawn at random from the truth table")
-    s.add_argument("--sample-seed", type=_nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
+    _add_sample(s)
     s.add_argument("--seeds", type=_positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
     s.add_argument("--first-seed", type=_nonneg("--first-seed"), default=0,
                    help="seeds run from here: --first-seed 5 --seeds 5 uses seeds 5..9 (default 0)")
     s.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
-    s.add_argument("--images", default="bundled", help="'bundled' (default), 'tfds:NAME[:SPLIT]' or a folder of PNG/JPEG")
-    s.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
-    s.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir for --images tfds:... (default $TFDS_DATA_DIR)")
-    s.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
-    s.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
-                   help="architectures vmapped together inside a chunk (default: 1 on CPU, 256 on GPU)")
+    _add_images(s)
+    _add_engine(s)
     s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
                    help="seeds vmapped together or run one after another (default: map)")
-    s.add_argument("--conv-impl", choices=("custom", "xla", "im2col"), default=None,
-                   help="how convolutions lower (default: custom on CPU; on GPU im2col when arch-vmap > 1, else xla)")
-    s.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
-                   help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
     s.add_argument("--out", help="results CSV (appended, resumable); default eproxy-results/<space>_<dataset>_<hash>.csv")
-    s.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
-    s.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run(s)
 
     d = sub.add_parser("dps", help="Discrete Proxy Search: fit the proxy's settings on a few benchmarked archs")
-    d.add_argument("space", help="search space, e.g. nb201")
-    d.add_argument("--dataset", help="truth table the train/eval architectures come from (default: the space's)")
-    d.add_argument("--truth", help="truth file [[arch, value], ...] instead of the bundled table")
-    d.add_argument("--lower-is-better", action="store_true", help="truth values are losses")
+    _add_truth(d, "truth table the train/eval architectures come from (default: the space's)")
     d.add_argument("--train-truth", help="the user's own benchmarked train architectures [[arch, value], ...]")
     d.add_argument("--train-archs", type=_int_at_least("--train-archs", 3), default=20,
                    help="train architectures drawn from the truth table (default 20)")
@@ -113,16 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-channels", type=_positive("--max-channels"), default=512,
                    help="cap the c_out/c_last genes (default 512: the full grid)")
     d.add_argument("--max-kernel", type=int, choices=(1, 3, 7), default=7, help="cap the kernel genes (default 7)")
-    d.add_argument("--images", default="bundled", help="as for score")
-    d.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0)
-    d.add_argument("--tfds-data-dir", help="as for score")
-    d.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
-                   help="network size override, as for score")
+    _add_images(d)
     d.add_argument("--out", help="best setting JSON (default dps-<space>-<dataset>-s<seed>.json); state in <out>.state")
     d.add_argument("--plot", help="PNG of fitness over the run")
-    d.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable)")
-    d.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
-    d.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_run(d)
+
+    c = sub.add_parser("compare", help="score the same architectures with Eproxy and the peer zero-cost proxies")
+    _add_truth(c)
+    c.add_argument("--proxies", default="eproxy,naswot,synflow,jacob_cov,snip,grad_norm,fisher,params,flops",
+                   help="comma-separated proxies (default: all of them)")
+    _add_sample(c)
+    c.add_argument("--batch-size", type=_positive("--batch-size"), default=20,
+                   help="images for the data-dependent baselines (default 20: all bundled images; Eproxy uses 16)")
+    c.add_argument("--num-classes", type=_positive("--num-classes"), default=None,
+                   help="classifier outputs of the baselines (default: the dataset's classes, 10 for a --truth file)")
+    c.add_argument("--seed", type=_nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
+    c.add_argument("--setting", help="Eproxy's setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    _add_images(c)
+    _add_engine(c)
+    c.add_argument("--out", help="output folder (default compare-<space>-<dataset>-n<N>-s<sample seed>)")
+    _add_run(c)
     return p
 
 
@@ -180,23 +207,64 @@ def _validate(args) -> dict:
     return {"dataset": dataset, "setting": setting, "archs": archs}
 
 
+def image_kind(spec: str) -> str:
+    """The image source's kind for run hashes: './imgs' and 'imgs' are the same run."""
+    return spec if spec == "bundled" or spec.startswith("tfds:") else "folder"
+
+
+def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images) -> dict:
+    """What an Eproxy results file's run hash covers."""
+    import hashlib
+    return {
+        # the scores' version: bumped whenever the same arguments score differently
+        # (2: GenNAS-style waves and nested draws), so old files are never resumed into
+        "proxy": "eproxy-jax/2", "space": space, "space_config": config, "setting": setting.to_dict(),
+        "seeds": list(seeds), "images": image_kind(images), "image_seed": image_seed,
+        "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16],
+    }
+
+
+def load_space_arg(args):
+    """(space, its --space-option config) or a UsageError."""
+    import spaces
+    config = dict(args.space_option)
+    try:
+        return spaces.load_space(args.space, **config), config
+    except TypeError as e:
+        raise UsageError(f"--space-option: {e}") from None
+
+
+def draw_limit(encs, truth, limit, sample_seed):
+    """`--limit N`: N architectures drawn uniformly (seeded) from a truth table, in table order."""
+    import numpy as np
+    if limit and limit < len(encs):
+        idx = np.sort(np.random.default_rng(sample_seed).choice(len(encs), limit, replace=False))
+        return encs[idx], truth[idx]
+    return encs, truth
+
+
+def pending(store, ids) -> list:
+    """Indices of `ids` a results store has not scored yet (each architecture once)."""
+    todo, seen = [], set()
+    for i, a in enumerate(ids):
+        if not store.done(a) and a not in seen:
+            todo.append(i)
+            seen.add(a)
+    return todo
+
+
 def cmd_score(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
     import numpy as np
 
-    import spaces
     from . import engine as engine_mod
     from . import images as images_mod
     from . import metrics
     from .setting import ProxySetting
     from .store import ResultStore
 
-    config = dict(args.space_option)
-    try:
-        space = spaces.load_space(args.space, **config)
-    except TypeError as e:
-        raise UsageError(f"--space-option: {e}") from None
+    space, config = load_space_arg(args)
     setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
 
     # which architectures
@@ -206,33 +274,19 @@ def cmd_score(args, pre: dict) -> int:
         encs = space.encode_many(pre["archs"])
         dataset = None
     else:
-        encs, truth = space.load_truth(dataset, args.truth, args.lower_is_better)
-        if args.limit and args.limit < len(encs):
-            idx = np.sort(np.random.default_rng(args.sample_seed).choice(len(encs), args.limit, replace=False))
-            encs, truth = encs[idx], truth[idx]
+        encs, truth = draw_limit(*space.load_truth(dataset, args.truth, args.lower_is_better),
+                                 args.limit, args.sample_seed)
     ids = [space.arch_id(e) for e in encs]
 
     raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                                      tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    meta = {
-        # the scores' version: bumped whenever the same arguments score differently
-        # (2: GenNAS-style waves and nested draws), so old files are never resumed into
-        "proxy": "eproxy-jax/2", "space": args.space, "space_config": config, "setting": setting.to_dict(),
-        # the image source's kind and the pixels' hash: './imgs' and 'imgs' are the same run
-        "seeds": seeds, "images": args.images if args.images == "bundled" or args.images.startswith("tfds:")
-        else "folder", "image_seed": args.image_seed,
-        "images_sha": __import__("hashlib").sha256(raw_images.tobytes()).hexdigest()[:16],
-    }
+    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images)
     from .store import run_hash
     out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}.csv"
     store = ResultStore(out, meta, seeds)
 
-    todo, seen = [], set()
-    for i, a in enumerate(ids):
-        if not store.done(a) and a not in seen:
-            todo.append(i)
-            seen.add(a)
+    todo = pending(store, ids)
     resumed = len(set(ids)) - len(todo)
 
     try:
@@ -322,6 +376,9 @@ def main(argv=None) -> int:
         if args.command == "dps":
             from . import cli_dps
             return cli_dps.cmd_dps(args, cli_dps.validate(args))
+        if args.command == "compare":
+            from . import cli_compare
+            return cli_compare.cmd_compare(args, cli_compare.validate(args))
         pre = _validate(args)
         return cmd_score(args, pre)
     except UsageError as e:
@@ -329,11 +386,15 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except ValueError as e:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
+        from .baselines import ProxyNameError
         from .images import ImageError
         from .setting_spec import SettingError
         from .store import StoreError
         from spaces import SpaceError
-        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError)):
+        errors = (SpaceError, SettingError, ImageError, StoreError, ProxyNameError)
+        if "eproxy_jax.baselines.runner" in sys.modules:
+            errors += (sys.modules["eproxy_jax.baselines.runner"].BaselineError,)
+        if isinstance(e, errors):
             print(f"eproxy: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise

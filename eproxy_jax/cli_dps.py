@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, _read_json_list
+from .cli import UsageError, _finite, _read_json_list, load_space_arg
 
 
 def validate(args) -> dict:
@@ -53,15 +53,11 @@ def cmd_dps(args, pre: dict) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    import spaces
     from . import dps_run
     from . import engine as engine_mod
     from . import images as images_mod
 
-    try:
-        space = spaces.load_space(args.space, **dict(args.space_option))
-    except TypeError as e:
-        raise UsageError(f"--space-option: {e}") from None
+    space, _ = load_space_arg(args)
     dataset, out = pre["dataset"], pre["out"]
     encs, truth = space.load_truth(dataset if not args.truth else None, args.truth, args.lower_is_better)
     ids = [space.arch_id(e) for e in encs]

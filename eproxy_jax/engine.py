@@ -96,18 +96,21 @@ def default_seed_batching() -> str:
 
 
 def map_archs(score, encs, macs_frac, valid, arch_vmap: int):
-    """`score(encoding, macs_frac)` over a chunk of architectures, `[chunk]`: `lax.map` with
-    `lax.cond` skipping invalid (padding) entries when `arch_vmap == 1`, else `vmap` over
-    groups of `arch_vmap` (everything computed). Invalid entries come back NaN."""
+    """`score(encoding, macs_frac)` over a chunk of architectures, `[chunk]` (or a pytree of
+    `[chunk]` arrays when `score` returns a pytree of scalars): `lax.map` with `lax.cond`
+    skipping invalid (padding) entries when `arch_vmap == 1`, else `vmap` over groups of
+    `arch_vmap` (everything computed). Invalid entries come back NaN."""
+    tmap = jax.tree_util.tree_map
     if arch_vmap == 1:
         def one(emv):
             e, m, ok = emv
-            return lax.cond(ok, lambda: score(e, m), lambda: jnp.full((), jnp.nan, jnp.float32))
+            nans = lambda: tmap(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(score, e, m))  # noqa: E731
+            return lax.cond(ok, lambda: score(e, m), nans)
         return lax.map(one, (encs, macs_frac, valid))
     e = encs.reshape((-1, arch_vmap) + encs.shape[1:])
     m = macs_frac.reshape(-1, arch_vmap)
-    out = lax.map(lambda em: jax.vmap(score)(*em), (e, m)).reshape(-1)
-    return jnp.where(valid, out, jnp.nan)
+    out = lax.map(lambda em: jax.vmap(score)(*em), (e, m))
+    return tmap(lambda o: jnp.where(valid, o.reshape(-1), jnp.nan), out)
 
 
 def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:

@@ -91,7 +91,9 @@ def _tfds(spec: str, n: int, size: int, data_dir: str | None) -> np.ndarray:
             f"<data_dir>/downloads/manual/ first)")
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
-        images = [np.asarray(ex["image"]) for ex in tfds.as_numpy(ds.take(n))]
+        examples = list(tfds.as_numpy(ds.take(n)))
+        images = [np.asarray(ex["image"]) for ex in examples]
+        labels = [int(ex["label"]) for ex in examples] if examples and all("label" in ex for ex in examples) else None
     except (ValueError, KeyError) as e:  # unknown split, no "image" feature
         raise ImageError(f"tfds {name}/{split}: {str(e).splitlines()[0]}") from None
     if len(images) < n:
@@ -102,20 +104,36 @@ def _tfds(spec: str, n: int, size: int, data_dir: str | None) -> np.ndarray:
     if arr.shape[1:3] != (size, size):
         from PIL import Image
         arr = np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.BILINEAR)) for a in arr])
-    return arr
+    return arr, (np.asarray(labels, np.int64) if labels is not None else None)
+
+
+def _file_label(f: Path):
+    """A file's class label: its folder's name when that is an integer (`root/split/3/x.png`),
+    else a trailing `_<int>` of its name (the bundled `cifar10_00_3.png`), else None."""
+    if f.parent.name.isdigit():
+        return int(f.parent.name)
+    tail = f.stem.rsplit("_", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+
+
+def load_labeled(spec: str | None = "bundled", n: int = 16, seed: int = 0, size: int = 32,
+                 tfds_data_dir: str | None = None):
+    """(uint8 [n, size, size, 3] images, int64 [n] class labels or None) from `spec`.
+    Labels: the bundled images' CIFAR-10 classes, tfds' `label` feature, or a folder's
+    `label/` subfolders or `_<label>` file-name suffixes; None when any image has none."""
+    spec = check_spec(spec)
+    if spec.startswith("tfds:"):
+        return _tfds(spec, n, size, tfds_data_dir)
+    files = _image_files(BUNDLED_DIR if spec == "bundled" else Path(spec))
+    chosen = [files[i] for i in _pick(len(files), n, seed)]
+    labels = [_file_label(f) for f in chosen]
+    return _read(chosen, size), (None if any(v is None for v in labels) else np.asarray(labels, np.int64))
 
 
 def load_raw(spec: str | None = "bundled", n: int = 16, seed: int = 0, size: int = 32,
              tfds_data_dir: str | None = None) -> np.ndarray:
     """uint8 [n, size, size, 3] images from `spec`."""
-    spec = check_spec(spec)
-    if spec == "bundled":
-        files = _image_files(BUNDLED_DIR)
-        return _read([files[i] for i in _pick(len(files), n, seed)], size)
-    if spec.startswith("tfds:"):
-        return _tfds(spec, n, size, tfds_data_dir)
-    files = _image_files(Path(spec))
-    return _read([files[i] for i in _pick(len(files), n, seed)], size)
+    return load_labeled(spec, n, seed, size, tfds_data_dir)[0]
 
 
 def normalise(raw: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ class SpaceInfo:
     default_dataset: str
     description: str = ""
     aliases: tuple = field(default_factory=tuple)
+    classes: dict = field(default_factory=dict)  # dataset name -> classes of its classifier (peer proxies)
 
 
 REGISTRY: dict[str, SpaceInfo] = {
@@ -32,6 +33,7 @@ REGISTRY: dict[str, SpaceInfo] = {
         },
         default_dataset="cifar10",
         description="NAS-Bench-201: 15,625 cells, 3 stages x 5 cells, C=16/32/64",
+        classes={"cifar10": 10, "cifar100": 100, "imagenet16-120": 120},
     ),
 }
 

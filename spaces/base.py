@@ -85,6 +85,22 @@ class Space:
     def max_macs(self) -> float:
         raise NotImplementedError
 
+    # --- the whole classifier (peer proxies, eproxy_jax.baselines) -------------------
+    def classifier(self, num_classes: int = 10, bn: bool = True):
+        """The benchmark's full network with its classifier, for the peer proxies:
+        `apply({"params", "gates"}, images, encoding) -> (logits, gram, pooled)` where
+        `gram [n, n]` is the NASWOT kernel summed over every ReLU the architecture runs,
+        `pooled [n, c]` the pooled features the classifier reads, and `gates` holds a
+        zero `[n, c]` gate on every conv/linear output (their gradients give fisher);
+        `bn=False` removes the BatchNorms (synflow)."""
+        raise NotImplementedError
+
+    def param_count(self, encodings: np.ndarray, num_classes: int = 10) -> np.ndarray:
+        raise NotImplementedError
+
+    def flops(self, encodings: np.ndarray, num_classes: int = 10) -> np.ndarray:
+        raise NotImplementedError
+
     # --- truth ---------------------------------------------------------------------
     def load_truth(self, dataset: str | None = None, path=None, lower_is_better: bool = False):
         """(encodings [N, ...], values [N]) from the bundled table of `dataset` or a user file

@@ -43,6 +43,18 @@ class Kernel(nn.Module):
         return self.param("kernel", _zeros, self.shape)
 
 
+class Linear(nn.Module):
+    """A linear layer stored as a conv `{"kernel": [1, 1, c_in, c_out], "bias"}`, so
+    `init_tree` gives it PyTorch's default init (weight and bias U(+-1/sqrt(c_in)))."""
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.param("kernel", _zeros, (1, 1, x.shape[-1], self.features))
+        b = self.param("bias", _zeros, (self.features,))
+        return x @ k[0, 0] + b
+
+
 class BatchNorm(nn.Module):
     """Train-mode BatchNorm (batch statistics); affine parameters when `affine`."""
     affine: bool = True
@@ -69,49 +81,116 @@ def _edge_op(x, op, w1, w3):
     return lax.switch(op, branches, x, w1, w3)
 
 
+def relu_gram(x):
+    """NASWOT's kernel of one ReLU fed `x`: binary codes c = [x > 0] per image (flattened),
+    `c c^T + (1 - c)(1 - c)^T` = units minus the Hamming distances, `[n, n]`."""
+    c = (x > 0).reshape(x.shape[0], -1).astype(x.dtype)
+    return c @ c.T + (1.0 - c) @ (1.0 - c).T
+
+
+def gated(y, gate):
+    """`y * (1 + gate)` with a zero `gate [n, c]`: the gradient w.r.t. the gate is
+    `sum_hw(y * dL/dy)` per image and channel, what the fisher proxy needs of every conv."""
+    return y * (1.0 + gate.reshape((gate.shape[0],) + (1,) * (y.ndim - 2) + (gate.shape[-1],)))
+
+
+def _probe_edge_op(x, op, w1, w3, gate, bn):
+    """`_edge_op` of the classifier network (peer proxies): the conv ops' outputs are gated
+    (see `gated`), BN is optional (synflow removes it), and every op also returns the
+    NASWOT kernel of the ReLU it owns (zeros for ops without one)."""
+    def conv(x, w, g):
+        y = gated(ops.conv2d(jax.nn.relu(x), w), g)
+        return (ops.batch_norm(y) if bn else y), relu_gram(x)
+
+    def plain(y):
+        return y, jnp.zeros((x.shape[0], x.shape[0]), x.dtype)
+
+    branches = (
+        lambda x, w1, w3, g: plain(jnp.zeros_like(x)),
+        lambda x, w1, w3, g: plain(x),
+        lambda x, w1, w3, g: conv(x, w1, g),
+        lambda x, w1, w3, g: conv(x, w3, g),
+        lambda x, w1, w3, g: plain(ops.avg_pool(x, 3, 1, 1, count_include_pad=False)),
+    )
+    return lax.switch(op, branches, x, w1, w3, gate)
+
+
+def _zeros_like_shape(shape):
+    return jnp.zeros(shape, jnp.float32)
+
+
 class Cell(nn.Module):
-    """One NB201 cell; `__call__(x, ops)` with `ops` the int32 [6] encoding."""
+    """One NB201 cell; `__call__(x, ops)` with `ops` the int32 [6] encoding.
+
+    `probe=True` (the peer proxies' classifier network) returns `(x, gram)` with the NASWOT
+    kernel summed over the cell's ReLUs, and gates every conv output with a zero variable of
+    the `gates` collection (`[6, n, c]`, one per edge); `bn=False` drops the BatchNorms."""
     channels: int
+    probe: bool = False
+    bn: bool = True
 
     @nn.compact
     def __call__(self, x, enc):
         c = self.channels
         w1 = Kernel((6, 1, 1, c, c), name="conv1x1")()
         w3 = Kernel((6, 3, 3, c, c), name="conv3x3")()
-        nodes = [x]
+        if self.probe:
+            gates = self.variable("gates", "edges", _zeros_like_shape, (6, x.shape[0], c)).value
+        nodes, gram = [x], jnp.zeros((x.shape[0], x.shape[0]), x.dtype)
         for j in (1, 2, 3):
             acc = None
             for e, (to, frm) in enumerate(EDGES):
                 if to != j:
                     continue
-                y = _edge_op(nodes[frm], enc[e], w1[e], w3[e])
+                if self.probe:
+                    y, g = _probe_edge_op(nodes[frm], enc[e], w1[e], w3[e], gates[e], self.bn)
+                    gram = gram + g
+                else:
+                    y = _edge_op(nodes[frm], enc[e], w1[e], w3[e])
                 acc = y if acc is None else acc + y
             nodes.append(acc)
-        return nodes[3]
+        return (nodes[3], gram) if self.probe else nodes[3]
 
 
 class ScanCell(nn.Module):
     channels: int
+    probe: bool = False
+    bn: bool = True
 
     @nn.compact
     def __call__(self, x, enc):
-        return Cell(self.channels, name="cell")(x, enc), None
+        out = Cell(self.channels, self.probe, self.bn, name="cell")(x, enc)
+        return out if self.probe else (out, None)
 
 
 class ResBlock(nn.Module):
     """NB201's reduction block: ReLUConvBN(3x3, s2) -> ReLUConvBN(3x3) plus a shortcut of
-    AvgPool(2, s2) -> conv1x1."""
+    AvgPool(2, s2) -> conv1x1. `probe`/`bn` as for `Cell` (returns `(x, gram)` when probing)."""
     c_in: int
     c_out: int
+    probe: bool = False
+    bn: bool = True
 
     @nn.compact
     def __call__(self, x):
-        a = ops.conv2d(jax.nn.relu(x), Kernel((3, 3, self.c_in, self.c_out), name="conv_a")(), stride=2)
-        a = BatchNorm(name="bn_a")(a)
-        b = ops.conv2d(jax.nn.relu(a), Kernel((3, 3, self.c_out, self.c_out), name="conv_b")())
-        b = BatchNorm(name="bn_b")(b)
+        n = x.shape[0]
+
+        def gate(y, name):
+            if not self.probe:
+                return y
+            return gated(y, self.variable("gates", name + "_out", _zeros_like_shape, (n, y.shape[-1])).value)
+
+        def norm(y, name):
+            return BatchNorm(name=name)(y) if self.bn else y
+
+        a = gate(ops.conv2d(jax.nn.relu(x), Kernel((3, 3, self.c_in, self.c_out), name="conv_a")(), stride=2), "conv_a")
+        a = norm(a, "bn_a")
+        b = gate(ops.conv2d(jax.nn.relu(a), Kernel((3, 3, self.c_out, self.c_out), name="conv_b")()), "conv_b")
+        b = norm(b, "bn_b")
         s = ops.avg_pool(x, 2, 2, 0)
-        s = ops.conv2d(s, Kernel((1, 1, self.c_in, self.c_out), name="down")())
+        s = gate(ops.conv2d(s, Kernel((1, 1, self.c_in, self.c_out), name="down")()), "down")
+        if self.probe:
+            return s + b, relu_gram(x) + relu_gram(a)
         return s + b
 
 
@@ -137,6 +216,49 @@ class NB201Net(nn.Module):
             x, _ = stage(cs, name=f"stage{s}")(x, enc)
             feats.append(ops.resize_nearest(x, self.target_size))
         return tuple(reversed(feats))
+
+
+class NB201Classifier(nn.Module):
+    """The whole NB201 classifier (xautodl's TinyNetwork) for the peer proxies: the same stem,
+    cells and reduction blocks as `NB201Net` (same parameter names), then BN + ReLU, global
+    average pooling and a linear layer (a 1x1 kernel with bias, PyTorch-default init).
+
+    `apply({"params": p, "gates": g}, images, enc) -> (logits [n, classes], gram [n, n],
+    pooled [n, c])`: `gram` is the NASWOT kernel summed over every ReLU the architecture
+    runs, `pooled` the globally pooled features the linear layer reads; the `gates`
+    collection (zeros) holds one `[n, c]` gate per conv/linear output (see `gated`).
+    `bn=False` removes every BatchNorm (synflow)."""
+    channels: int = 16
+    cells_per_stage: int = 5
+    num_classes: int = 10
+    bn: bool = True
+
+    @nn.compact
+    def __call__(self, images, enc):
+        c, n = self.channels, images.shape[0]
+
+        def gate(y, name):
+            return gated(y, self.variable("gates", name + "_out", _zeros_like_shape, (n, y.shape[-1])).value)
+
+        x = gate(ops.conv2d(images, Kernel((3, 3, images.shape[-1], c), name="stem")()), "stem")
+        if self.bn:
+            x = BatchNorm(name="stem_bn")(x)
+        gram = jnp.zeros((n, n), x.dtype)
+        for s in range(3):
+            cs = c * 2 ** s
+            if s > 0:
+                x, g = ResBlock(cs // 2, cs, True, self.bn, name=f"reduce{s}")(x)
+                gram = gram + g
+            stage = nn.scan(ScanCell, variable_axes={"params": 0, "gates": 0}, split_rngs={"params": True},
+                            in_axes=nn.broadcast, length=self.cells_per_stage)
+            x, grams = stage(cs, True, self.bn, name=f"stage{s}")(x, enc)
+            gram = gram + grams.sum(0)
+        if self.bn:
+            x = BatchNorm(name="last_bn")(x)
+        gram = gram + relu_gram(x)
+        pooled = jnp.mean(jax.nn.relu(x), axis=(1, 2))
+        logits = gate(Linear(self.num_classes, name="classifier")(pooled), "classifier")
+        return logits, gram, pooled
 
 
 def _op_id(v):
@@ -241,6 +363,45 @@ class NB201(Space):
             per1 += self.cells_per_stage * ops.conv_macs(h, h, cs, cs, 1)
             per3 += self.cells_per_stage * ops.conv_macs(h, h, cs, cs, 3)
         return (fixed + n1 * per1 + n3 * per3).astype(np.float64)
+
+    # --- the whole classifier (peer proxies) ------------------------------------------
+    def classifier(self, num_classes: int = 10, bn: bool = True):
+        """`NB201Classifier`: the benchmark's network with its head, gates and NASWOT kernel."""
+        return NB201Classifier(self.channels, self.cells_per_stage, num_classes, bn)
+
+    def param_count(self, encodings, num_classes: int = 10) -> np.ndarray:
+        """Parameters of the benchmark's classifier as NB201 counts them (xautodl's TinyNetwork:
+        BN affine everywhere, conv without bias, linear head with bias)."""
+        enc = np.asarray(encodings).reshape(-1, 6)
+        n1 = (enc == OPS.index("nor_conv_1x1")).sum(1)
+        n3 = (enc == OPS.index("nor_conv_3x3")).sum(1)
+        c = self.channels
+        fixed, per1, per3 = 27 * c + 2 * c, 0, 0
+        for s in range(3):
+            cs = c * 2 ** s
+            if s > 0:
+                ci = cs // 2
+                fixed += 9 * ci * cs + 2 * cs + 9 * cs * cs + 2 * cs + ci * cs
+            per1 += self.cells_per_stage * (cs * cs + 2 * cs)
+            per3 += self.cells_per_stage * (9 * cs * cs + 2 * cs)
+        c_last = 4 * c
+        fixed += 2 * c_last + c_last * num_classes + num_classes
+        return (fixed + n1 * per1 + n3 * per3).astype(np.float64)
+
+    def flops(self, encodings, num_classes: int = 10) -> np.ndarray:
+        """FLOPs per image of the classifier as NB201's counter takes them: conv and linear
+        multiply-accumulates plus `k*k` per output element of every average pool."""
+        enc = np.asarray(encodings).reshape(-1, 6)
+        n_pool = (enc == OPS.index("avg_pool_3x3")).sum(1)
+        c, hw, pool = self.channels, self.input_size, 0
+        fixed = 0
+        for s in range(3):
+            cs, h = c * 2 ** s, hw // 2 ** s
+            pool += self.cells_per_stage * 9 * cs * h * h
+            if s > 0:
+                fixed += 4 * cs // 2 * h * h  # the shortcut's 2x2 pool
+        fixed += 4 * c * num_classes
+        return self.macs(enc) + fixed + n_pool * pool
 
     @property
     def max_macs(self) -> float:

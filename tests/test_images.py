@@ -52,33 +52,56 @@ def test_folder_layouts_and_errors(tmp_path):
         images.check_spec("tfds:")
 
 
-tfds = pytest.importorskip("tensorflow_datasets")
+def test_labels_of_every_source(tmp_path):
+    """Class labels for the peer proxies: the bundled CIFAR-10 classes, `label/` folders,
+    `_<label>` file names; None when an image has no label."""
+    raw, labels = images.load_labeled("bundled", n=20, seed=0)
+    files = sorted(images.BUNDLED_DIR.glob("*.png"))
+    assert labels.tolist() == [int(f.stem.split("_")[-1]) for f in files]  # all 20, in file order
+    nested = tmp_path / "nested"
+    for f in files:
+        (nested / "train" / f"{(int(f.stem.split('_')[-1]) + 1) % 10}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, nested / "train" / f"{(int(f.stem.split('_')[-1]) + 1) % 10}" / f"x{f.stem.split('_')[1]}.png")
+    _, lab = images.load_labeled(str(nested), n=20)
+    assert sorted(lab.tolist()) == sorted(((labels + 1) % 10).tolist())  # the folder wins over the name
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for f in files[:4]:
+        shutil.copy(f, plain / f"img{f.stem.split('_')[1]}.png")
+    raw4, none = images.load_labeled(str(plain), n=4)
+    assert none is None and raw4.shape == (4, 32, 32, 3)
 
 
-class BundledCifarPng(tfds.core.GeneratorBasedBuilder):
-    """A real TFDS dataset built from the 20 bundled CIFAR-10 PNGs (the test's stand-in for
-    tfds:cifar10, whose download is not reachable offline)."""
+def _bundled_cifar_png(tfds):
+    class BundledCifarPng(tfds.core.GeneratorBasedBuilder):
+        """A real TFDS dataset built from the 20 bundled CIFAR-10 PNGs (the test's stand-in for
+        tfds:cifar10, whose download is not reachable offline)."""
 
-    VERSION = tfds.core.Version("1.0.0")
+        VERSION = tfds.core.Version("1.0.0")
 
-    def _info(self):
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(32, 32, 3)), "label": tfds.features.ClassLabel(num_classes=10)}))
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(32, 32, 3)), "label": tfds.features.ClassLabel(num_classes=10)}))
 
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
 
-    def _generate_examples(self):
-        for f in sorted(images.BUNDLED_DIR.glob("*.png")):
-            yield f.stem, {"image": str(f), "label": int(f.stem.split("_")[-1])}
+        def _generate_examples(self):
+            for f in sorted(images.BUNDLED_DIR.glob("*.png")):
+                yield f.stem, {"image": str(f), "label": int(f.stem.split("_")[-1])}
+
+    return BundledCifarPng
 
 
 def test_tfds_source(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
     data_dir = tmp_path / "tfds"
-    BundledCifarPng(data_dir=str(data_dir)).download_and_prepare()
-    raw = images.load_raw("tfds:bundled_cifar_png", n=16, tfds_data_dir=str(data_dir))
+    _bundled_cifar_png(tfds)(data_dir=str(data_dir)).download_and_prepare()
+    raw, labels = images.load_labeled("tfds:bundled_cifar_png", n=16, tfds_data_dir=str(data_dir))
     assert raw.shape == (16, 32, 32, 3)
-    assert {r.tobytes() for r in raw} <= {r.tobytes() for r in images.load_raw("bundled", n=20, seed=0)}
+    b_raw, b_labels = images.load_labeled("bundled", n=20, seed=0)
+    bundled = {r.tobytes(): int(lab) for r, lab in zip(b_raw, b_labels)}
+    assert all(bundled[r.tobytes()] == int(lab) for r, lab in zip(raw, labels))  # tfds' labels travel along
     # the CLI reads it in a fresh process (no builder class registered there)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     r = subprocess.run([sys.executable, "-m", "eproxy_jax", "score", "nb201", "--limit", "2", *TINY_CLI,
@@ -100,3 +123,4 @@ def _tiny_setting(tmp_path):
     p = tmp_path / "tiny.json"
     p.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
     return p
+

@@ -1,0 +1,28 @@
+"""What every baseline shares: the classifier's variables at PyTorch's default init, and
+walks over its conv/linear kernels."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .. import initializers
+
+
+def init_variables(net, key, images, encoding_shape):
+    """`{"params", "gates"}` of a classifier module for this batch: every conv/linear kernel
+    (and the linear bias) drawn as PyTorch does by default (U(+-1/sqrt(fan_in))), BN scale 1
+    and bias 0, gates zero. The same `key` gives the same kernels with or without BN."""
+    enc = jnp.zeros(encoding_shape, jnp.int32)
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), images, enc))
+    params = initializers.init_tree(key, shapes["params"], initializers.PYTORCH_DEFAULT)
+    gates = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes["gates"])
+    return {"params": params, "gates": gates}
+
+
+def kernels(tree) -> list:
+    """Every conv/linear weight (`kernel` leaves) of a parameter tree, in path order."""
+    out = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if getattr(path[-1], "key", None) == "kernel":
+            out.append(leaf)
+    return out

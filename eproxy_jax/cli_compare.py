@@ -1,0 +1,260 @@
+"""`eproxy compare`: the same architectures scored by Eproxy and the peer zero-cost proxies.
+
+Writes into the output folder: `<proxy>.csv` per proxy (a results file like `eproxy score`'s,
+appended chunk by chunk, so an interrupted comparison resumes where it stopped),
+`scores.csv` (arch, truth, one column per proxy), `table.md` (spearman, kendall, top-10%
+precision, ms/arch per proxy), `<proxy>.png` (score vs truth) and `summary.json`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .cli import UsageError, _finite, _read_json_list
+
+BASELINE_VERSION = "eproxy-jax-baselines/1"
+
+
+def validate(args) -> dict:
+    import spaces
+    from . import baselines, images, setting_spec
+
+    spaces.info(args.space)
+    setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
+    if args.truth and not Path(args.truth).is_file():
+        raise UsageError(f"--truth {args.truth}: file not found")
+    if args.lower_is_better and not args.truth:
+        raise UsageError("--lower-is-better applies to a --truth file")
+    if args.truth:
+        dataset = args.dataset or Path(args.truth).name
+        _read_json_list(args.truth, "--truth")
+    else:
+        dataset = spaces.check_dataset(args.space, args.dataset)
+    proxies = baselines.parse_names(args.proxies)
+    images.check_spec(args.images)
+    if any(baselines.PROXIES.get(p) and baselines.PROXIES[p].data for p in proxies):
+        have = None
+        if args.images == "bundled":
+            have = len(images._image_files(images.BUNDLED_DIR))
+        elif not args.images.startswith("tfds:"):
+            have = len(images._image_files(Path(args.images)))
+        if have is not None and args.batch_size > have:
+            raise UsageError(f"--batch-size {args.batch_size}: the image source has only {have} images "
+                             "(pass --images tfds:cifar10 or a folder for more)")
+    out = Path(args.out) if args.out else Path(
+        f"compare-{args.space}-{Path(dataset).name}-n{args.limit or 'all'}-s{args.sample_seed}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: directory {parent} does not exist")
+    if not os.access(out if out.is_dir() else parent, os.W_OK):
+        raise UsageError(f"--out {out}: not writable")
+    return {"dataset": dataset, "proxies": proxies, "out": out, "setting": setting}
+
+
+def cmd_compare(args, pre: dict) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    t0 = time.perf_counter()
+    import numpy as np
+    from tqdm import tqdm
+
+    import spaces
+    from . import baselines
+    from . import engine as engine_mod
+    from . import images as images_mod
+    from .baselines.runner import BaselineEngine
+    from .cli import draw_limit, image_kind, load_space_arg, pending, score_meta
+    from .setting import ProxySetting
+    from .store import ResultStore
+
+    space, config = load_space_arg(args)
+    dataset, proxies, out = pre["dataset"], pre["proxies"], pre["out"]
+    encs, truth = draw_limit(*space.load_truth(None if args.truth else dataset, args.truth, args.lower_is_better),
+                             args.limit, args.sample_seed)
+    ids = [space.arch_id(e) for e in encs]
+    num_classes = args.num_classes or spaces.info(args.space).classes.get(dataset, 10)
+    sign = -1.0 if args.lower_is_better else 1.0  # files keep the metric as given
+    file_truth = [sign * float(t) for t in truth]
+
+    base = [p for p in proxies if p != "eproxy"]
+    data_needed = any(baselines.PROXIES[p].data for p in base)
+    b_raw, b_labels = (images_mod.load_labeled(args.images, n=args.batch_size, seed=args.image_seed,
+                                               size=space.input_size, tfds_data_dir=args.tfds_data_dir)
+                       if data_needed else (np.zeros((1, space.input_size, space.input_size, 3), np.uint8), None))
+    try:
+        cache = engine_mod.enable_compilation_cache(args.cache_dir)
+    except OSError as e:
+        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: {e.strerror or e}") from None
+    import jax
+    device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
+
+    results: dict[str, dict] = {}
+    values: dict[str, np.ndarray] = {}
+    bar_args = dict(unit="arch", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
+    # --- Eproxy ------------------------------------------------------------------------
+    if "eproxy" in proxies:
+        raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
+                                  tfds_data_dir=args.tfds_data_dir)
+        setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
+        store = ResultStore(out / "eproxy.csv", score_meta(args.space, config, setting, [args.seed], args.images,
+                                                           args.image_seed, raw), [args.seed])
+        todo = pending(store, ids)
+        rec = {"compile_s": 0.0, "score_s": 0.0, "scored": len(todo), "batch": 16}
+        if todo:
+            eng = engine_mod.Engine(space, setting, [args.seed], images_mod.normalise(raw), chunk=args.chunk,
+                                    arch_vmap=args.arch_vmap, conv_impl=args.conv_impl)
+            eng.compile()
+            rec["compile_s"] = eng.compile_s + eng.prepare_s
+            sub = [ids[i] for i in todo]
+            bar = tqdm(total=len(todo), desc="eproxy", **bar_args)
+            t = time.perf_counter()
+            try:
+                eng.score(encs[todo], on_chunk=lambda a, b, s: store.append(sub[a:b], s, [file_truth[i] for i in todo[a:b]]),
+                          progress=bar)
+            finally:
+                bar.close()
+            rec["score_s"] = time.perf_counter() - t
+        values["eproxy"] = np.asarray(store.scores(ids)[0], np.float64)
+        results["eproxy"] = rec
+
+    # --- peer proxies ----------------------------------------------------------------------
+    if base:
+        images_sha = hashlib.sha256(b_raw.tobytes()).hexdigest()[:16]
+        stores = {}
+        for p in base:
+            info = baselines.PROXIES[p]
+            meta = {"proxy": p, "version": BASELINE_VERSION, "space": args.space, "space_config": config,
+                    "seed": args.seed, "num_classes": num_classes, "higher_is_better": True}
+            if info.data:
+                meta.update({"images": image_kind(args.images), "image_seed": args.image_seed,
+                             "batch": args.batch_size, "images_sha": images_sha})
+            if info.labels:
+                meta["labels"] = None if b_labels is None else [int(v) for v in b_labels]
+            stores[p] = ResultStore(out / f"{p}.csv", meta, [args.seed])
+        eng = None
+        for program in dict.fromkeys(baselines.PROXIES[p].program for p in base):
+            names = [p for p in base if baselines.PROXIES[p].program == program]
+            todo = sorted(set().union(*[pending(stores[p], ids) for p in names]))
+            for p in names:
+                results[p] = {"compile_s": 0.0, "score_s": 0.0, "scored": len(todo),
+                              "batch": args.batch_size if baselines.PROXIES[p].data else None,
+                              "shared_with": [q for q in names if q != p] if program != "analytic" else []}
+            if todo:
+                if eng is None:
+                    eng = BaselineEngine(space, base, images_mod.normalise(b_raw), b_labels, seed=args.seed,
+                                         chunk=args.chunk, arch_vmap=args.arch_vmap, conv_impl=args.conv_impl,
+                                         num_classes=num_classes)
+                sub = [ids[i] for i in todo]
+                sub_truth = [file_truth[i] for i in todo]
+
+                def save(a, b, part, names=names, sub=sub, sub_truth=sub_truth):
+                    for p in names:
+                        stores[p].append(sub[a:b], np.asarray(part[p])[:, None], sub_truth[a:b])
+
+                bar = tqdm(total=len(todo), desc="+".join(names), **bar_args)
+                try:
+                    eng.score_program(program, encs[todo], on_chunk=save, progress=bar)
+                finally:
+                    bar.close()
+                timing = eng.timing[program]
+                for p in names:
+                    results[p]["compile_s"] = timing.get("compile_s", 0.0)
+                    results[p]["score_s"] = timing["score_s"]
+            for p in names:
+                values[p] = np.asarray(stores[p].scores(ids)[0], np.float64)
+
+    # --- metrics, files ----------------------------------------------------------------------
+    summary = {}
+    for p in proxies:
+        v, r = values[p], results[p]
+        summary[p] = {
+            **rank_metrics(p, v, truth),
+            "ms_per_arch": round(1000 * r["score_s"] / r["scored"], 3) if r["scored"] else None,
+            "compile_s": round(r["compile_s"], 2), "diverged": int((~np.isfinite(v)).sum()),
+            "scored": r["scored"], "batch": r["batch"], "higher_is_better": p != "eproxy",
+        }
+        if r.get("shared_with"):
+            summary[p]["shared_with"] = r["shared_with"]
+    _write_scores(out / "scores.csv", ids, file_truth, proxies, values)
+    table = _table(summary, args, dataset, len(ids), device)
+    (out / "table.md").write_text(table)
+    for p in proxies:
+        _plot(out / f"{p}.png", values[p], truth, p, summary[p], dataset, args.lower_is_better)
+    result = {"space": args.space, "dataset": dataset, "n": len(ids), "proxies": summary, "device": device,
+              "wall_s": round(time.perf_counter() - t0, 2), "batch_size": args.batch_size, "seed": args.seed,
+              "num_classes": num_classes, "out": str(out), "cache_dir": cache}
+    (out / "summary.json").write_text(json.dumps(result, indent=1, allow_nan=False))
+    print(table.rstrip())
+    print(f"results: {out}/ (scores.csv, table.md, <proxy>.csv, <proxy>.png)  wall {result['wall_s']:.1f} s")
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    return 0
+
+
+def rank_metrics(proxy: str, values, truth) -> dict:
+    """Spearman, Kendall and top-10% precision of one proxy's scores against the truth
+    (higher = better), in each proxy's direction: Eproxy is a loss, every baseline is
+    higher = better. Non-finite scores rank last."""
+    import numpy as np
+    from . import metrics
+
+    v = np.asarray(values, np.float64)
+    loss = v if proxy == "eproxy" else np.where(np.isnan(v), np.nan, -v)  # metrics rank by -loss
+    return {"spearman": _finite(metrics.spearman(loss, truth)), "kendall": _finite(metrics.kendall(loss, truth)),
+            "top10_precision": _finite(metrics.top_k_precision(loss, truth), 3)}
+
+
+def _write_scores(path, ids, truth, proxies, values):
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "truth"] + list(proxies))
+        for i, a in enumerate(ids):
+            w.writerow([a, repr(truth[i])] + [repr(float(values[p][i])) for p in proxies])
+    os.replace(tmp, path)
+
+
+def _table(summary, args, dataset, n, device) -> str:
+    fmt = lambda x, d=3: "-" if x is None else f"{x:.{d}f}"  # noqa: E731
+    lines = [f"# {args.space} / {dataset}: {n} architectures (sample seed {args.sample_seed}), {device}", "",
+             "| proxy | spearman | kendall | top-10% precision | ms/arch | compile s | diverged | images |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p, s in summary.items():
+        ms = fmt(s["ms_per_arch"], 2) + (" (shared pass)" if s.get("shared_with") else "")
+        lines.append(f"| {p} | {fmt(s['spearman'])} | {fmt(s['kendall'])} | {fmt(s['top10_precision'])} | {ms} | "
+                     f"{s['compile_s']:.1f} | {s['diverged']} | {s['batch'] if s['batch'] else '-'} |")
+    lines += ["", "Higher = better for every baseline; Eproxy is a loss (ranked by its negation). "
+              "Non-finite scores rank last. ms/arch excludes compilation; 'shared pass': snip, grad_norm "
+              "and fisher come from one backward pass, whose time each row shows."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(path, v, truth, name, s, dataset, lower):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = np.isfinite(v)
+    t = -np.asarray(truth) if lower else np.asarray(truth)
+    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=110)
+    ax.scatter(t[ok], v[ok], s=5, alpha=0.5)
+    ax.set_xlabel(f"{dataset} truth")
+    ax.set_ylabel(f"{name} ({'lower' if name == 'eproxy' else 'higher'} = better)")
+    rho = "n/a" if s["spearman"] is None else f"{s['spearman']:.3f}"
+    ax.set_title(f"{name}: spearman {rho}, n={len(v)}" + (f", {int((~ok).sum())} non-finite" if (~ok).any() else ""),
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,72 @@
+"""The `eproxy compare` contract: JSON, files, resume, user errors (exit 2, one line)."""
+import csv
+import json
+import shutil
+
+import numpy as np
+
+from conftest import TINY_CLI
+from test_cli import _one_line_error, run
+
+TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
+
+
+def test_compare_user_errors(tmp_path):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    unlabeled = tmp_path / "imgs"
+    unlabeled.mkdir()
+    from eproxy_jax import images
+    for f in images._image_files(images.BUNDLED_DIR)[:8]:
+        shutil.copy(f, unlabeled / f"img{f.stem.split('_')[1]}.png")  # no label in the name
+    cases = [
+        (["compare", "nb201", "--proxies", "naswot,zen"], "unknown proxy 'zen'"),
+        (["compare", "nb201", "--proxies", ","], "--proxies is empty"),
+        (["compare", "nb201", "--batch-size", "64"], "only 20 images"),
+        (["compare", "nb201", "--lower-is-better"], "applies to a --truth file"),
+        (["compare", "nb201", "--dataset", "mnist"], "unknown dataset"),
+        (["compare", "nb201", "--out", str(afile)], "not a folder"),
+        (["compare", "nb201", "--out", str(tmp_path / "no" / "dir")], "does not exist"),
+        (["compare", "nb201", "--proxies", "snip", "--images", str(unlabeled), "--batch-size", "4", "--limit", "2",
+          *TINY_CLI, "--out", str(tmp_path / "o")], "need class labels"),
+    ]
+    for args, needle in cases:
+        _one_line_error(run(args, tmp_path), needle)
+
+
+def test_compare_json_files_and_resume(tmp_path):
+    setting = tmp_path / "s.json"
+    setting.write_text(json.dumps(TINY_SETTING))
+    out = tmp_path / "cmp"
+    args = ["compare", "nb201", "--limit", "6", "--sample-seed", "1", "--proxies", "eproxy,naswot,synflow,params",
+            "--batch-size", "8", "--setting", str(setting), "--chunk", "4", *TINY_CLI, "--out", str(out),
+            "--json", "--quiet"]
+    r = run(args, tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["n"] == 6 and list(res["proxies"]) == ["eproxy", "naswot", "synflow", "params"]
+    for name, p in res["proxies"].items():
+        assert isinstance(p["spearman"], float) and -1 <= p["spearman"] <= 1, name
+        assert isinstance(p["kendall"], float) and isinstance(p["ms_per_arch"], float), name
+        assert isinstance(p["diverged"], int) and p["scored"] == 6, name
+    assert res["proxies"]["naswot"]["batch"] == 8 and res["proxies"]["eproxy"]["batch"] == 16
+    for f in ["scores.csv", "table.md", "summary.json", "eproxy.csv", "naswot.png", "params.png", "synflow.csv"]:
+        assert (out / f).is_file(), f
+    with open(out / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6 and set(rows[0]) == {"arch", "truth", "eproxy", "naswot", "synflow", "params"}
+    assert "| naswot |" in (out / "table.md").read_text()
+    # the eproxy column is the `eproxy score` results of the same architectures
+    with open(out / "eproxy.csv") as f:
+        per = {r["arch"]: float(r["score"]) for r in csv.DictReader(ln for ln in f if not ln.startswith("#"))}
+    np.testing.assert_allclose([float(r["eproxy"]) for r in rows], [per[r["arch"]] for r in rows])
+
+    again = run(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    res2 = json.loads(again.stdout.strip().splitlines()[-1])
+    for name in res["proxies"]:
+        assert res2["proxies"][name]["scored"] == 0 and res2["proxies"][name]["ms_per_arch"] is None
+        assert res2["proxies"][name]["spearman"] == res["proxies"][name]["spearman"]
+    # another image batch is another run: refused, not mixed
+    bad = run([a if a != "8" else "6" for a in args], tmp_path)
+    _one_line_error(bad, "different run")
