@@ -296,6 +296,8 @@ def cmd_score(args, pre: dict) -> int:
     import jax
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     score_s, compile_s, prepare_s = 0.0, 0.0, 0.0
+    engine_mod.CompileCounter.install()
+    compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
     if todo:
         eng = engine_mod.Engine(space, setting, seeds, images_mod.normalise(raw_images), chunk=args.chunk,
                                 arch_vmap=args.arch_vmap, seed_batching=args.seed_batching,
@@ -330,6 +332,9 @@ def cmd_score(args, pre: dict) -> int:
         "ms_per_arch": round(1000 * score_s / len(todo), 2) if todo else None,
         "device": device, "diverged": int(sum(diverged)), "seeds": len(seeds), "scored": len(todo),
         "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
+        # XLA compilations of this run (persistent-cache hits are counted apart)
+        "compiles": engine_mod.CompileCounter.compiles - compiles0,
+        "cache_hits": engine_mod.CompileCounter.cache_hits - hits0,
     }
     if truth is not None and len(ids) >= 2:
         per = np.asarray(per_seed)

@@ -83,6 +83,9 @@ def cmd_compare(args, pre: dict) -> int:
     file_truth = [sign * float(t) for t in truth]
 
     base = [p for p in proxies if p != "eproxy"]
+    if base and not space.has_classifier:
+        raise UsageError(f"the peer proxies ({', '.join(base)}) are not implemented for {args.space} yet; "
+                         "use --proxies eproxy")
     data_needed = any(baselines.PROXIES[p].data for p in base)
     b_raw, b_labels = (images_mod.load_labeled(args.images, n=args.batch_size, seed=args.image_seed,
                                                size=space.input_size, tfds_data_dir=args.tfds_data_dir)

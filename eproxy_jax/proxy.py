@@ -121,11 +121,19 @@ def branch_weights(n: int):
     return jnp.asarray([2.0 ** -i for i in range(n)], jnp.float32)
 
 
+def initial_net_params(ctx: ProxyContext, setting: ProxySetting, net, encoding):
+    """The candidate's initial weights for this architecture: `ctx.net0`, shared by every
+    architecture, unless the space's module pads layers to a maximum width (NB101), in which
+    case its `adapt_params` rescales them to the real fans under the setting's init scheme."""
+    adapt = getattr(net, "adapt_params", None)
+    return ctx.net0 if adapt is None else adapt(ctx.net0, encoding, setting.init)
+
+
 def train(ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
     """`steps - 1` SGD updates of candidate + heads (the barrier stays in `ctx`, outside the
     trained tree). Returns (final params {"net", "heads"}, per-update losses [steps-1, branches])."""
     tx = optimizer(setting)
-    params = {"net": ctx.net0, "heads": ctx.heads0}
+    params = {"net": initial_net_params(ctx, setting, net, encoding), "heads": ctx.heads0}
 
     def total(p):
         losses = branch_losses(p, ctx, setting, net, images, encoding)

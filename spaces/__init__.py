@@ -35,6 +35,17 @@ REGISTRY: dict[str, SpaceInfo] = {
         description="NAS-Bench-201: 15,625 cells, 3 stages x 5 cells, C=16/32/64",
         classes={"cifar10": 10, "cifar100": 100, "imagenet16-120": 120},
     ),
+    "nb101": SpaceInfo(
+        module="spaces.nb101",
+        datasets={
+            "cifar10": "nb101_cifar10.json.gz",
+            "cifar10-dps20": "nb101_cifar10-dps20.json.gz",
+            "imagenet-500": "nb101_imagenet-500.json.gz",
+        },
+        default_dataset="cifar10",
+        description="NAS-Bench-101: cells of up to 7 vertices, 3 stacks x 3 cells, 128/256/512 channels",
+        classes={"cifar10": 10, "cifar10-dps20": 10, "imagenet-500": 1000},
+    ),
 }
 
 

@@ -95,6 +95,11 @@ class Space:
         `bn=False` removes the BatchNorms (synflow)."""
         raise NotImplementedError
 
+    @property
+    def has_classifier(self) -> bool:
+        """Whether this space implements `classifier`, `param_count` and `flops` (peer proxies)."""
+        return type(self).classifier is not Space.classifier
+
     def param_count(self, encodings: np.ndarray, num_classes: int = 10) -> np.ndarray:
         raise NotImplementedError
 

@@ -70,3 +70,8 @@ def test_compare_json_files_and_resume(tmp_path):
     # another image batch is another run: refused, not mixed
     bad = run([a if a != "8" else "6" for a in args], tmp_path)
     _one_line_error(bad, "different run")
+
+
+def test_compare_space_without_peer_proxies(tmp_path):
+    r = run(["compare", "nb101", "--limit", "2", "--proxies", "naswot", "--out", str(tmp_path / "o")], tmp_path)
+    _one_line_error(r, "not implemented for nb101")

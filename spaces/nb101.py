@@ -1,0 +1,375 @@
+"""NAS-Bench-101 (Ying et al., 2019) with the architecture as data.
+
+Network (as NAS-Bench-101 builds it): stem conv3x3-BN-ReLU to 128 channels; 3 stacks of 3
+modules (cells), a 2x2 max-pool and channel doubling before stacks 2 and 3. A cell is a DAG
+of up to 7 vertices: the input, up to 5 ops (conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3),
+the output. Vertex channels follow the benchmark's rule: the cell's output channels are
+split among the vertices that feed the output (the first ones get the remainder), other
+vertices take the largest of their successors; a vertex sums its inputs (other vertices'
+outputs truncated to its width, plus a 1x1 conv-bn-relu projection of the cell input when
+the input feeds it); the output concatenates the vertices that feed it and adds a
+projection of the input if the input->output edge exists.
+
+Architecture as data: every cell is padded to 7 vertex slots (a pruned cell's interior
+vertices keep their order, its output moves to slot 6, unused slots are absent), and every
+vertex is computed at the cell's full output width with its real channel count as a mask
+(weights, BN and sums see zeros outside it; the output concatenation is a gather). One
+program serves every cell; `adapt_params` rescales the initial weights to their real fans,
+so the masked network starts from what the exact-shape network would draw.
+
+Encoding: int32 `[54]`: the 7x7 adjacency (row-major, 49 entries) then the op ids of slots
+1-5 (0 conv3x3, 1 conv1x1, 2 maxpool3x3, 3 absent). Features: the end of each stack, resized
+to 8x8, deepest first (512, 256, 128 channels).
+"""
+from __future__ import annotations
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from eproxy_jax import initializers, ops
+from . import SpaceError
+from .base import Space
+from .nb201 import Kernel
+
+OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+ABSENT = 3
+V = 7                     # vertex slots: 0 input, 1-5 interior, 6 output
+N_ADJ = V * V
+ENCODING_LEN = N_ADJ + V - 2
+
+
+# --- specs: parse, prune, encode --------------------------------------------------------
+
+def prune(matrix: np.ndarray, ops_list: list):
+    """NAS-Bench-101's pruning: drop vertices not on an input->output path. Raises SpaceError
+    when the output cannot be reached from the input."""
+    n = len(matrix)
+    fwd, stack = {0}, [0]
+    while stack:
+        v = stack.pop()
+        for w in range(v + 1, n):
+            if matrix[v, w] and w not in fwd:
+                fwd.add(w)
+                stack.append(w)
+    if n - 1 not in fwd:
+        raise SpaceError("NB101 cell: the output is not reachable from the input")
+    bwd, stack = {n - 1}, [n - 1]
+    while stack:
+        v = stack.pop()
+        for u in range(v):
+            if matrix[u, v] and u not in bwd:
+                bwd.add(u)
+                stack.append(u)
+    keep = sorted(fwd & bwd)
+    return matrix[np.ix_(keep, keep)], [ops_list[i] for i in keep]
+
+
+def parse_spec(raw) -> tuple:
+    """`[matrix, ops]` (the benchmark's JSON form) -> pruned (matrix, ops)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise SpaceError(f"NB101 architecture string is not JSON [matrix, ops]: {raw[:80]!r}") from None
+    if not (isinstance(raw, (list, tuple)) and len(raw) == 2):
+        raise SpaceError(f"not an NB101 architecture (expected [adjacency matrix, op list]): {str(raw)[:80]}")
+    mat, op_names = raw
+    try:
+        m = np.asarray(mat)
+    except (ValueError, TypeError):
+        m = None
+    if m is None or m.ndim != 2 or m.shape[0] != m.shape[1] or not 2 <= m.shape[0] <= V or m.dtype.kind not in "iub":
+        raise SpaceError(f"NB101 adjacency must be a square 0/1 matrix of 2-7 vertices, got {str(mat)[:80]}")
+    m = m.astype(np.int64)
+    if not np.isin(m, (0, 1)).all() or np.tril(m).any():
+        raise SpaceError("NB101 adjacency must be 0/1 and strictly upper-triangular")
+    if not isinstance(op_names, (list, tuple)) or len(op_names) != len(m):
+        raise SpaceError(f"NB101 op list must have one op per vertex ({len(m)}), got {str(op_names)[:80]}")
+    if op_names[0] != "input" or op_names[-1] != "output":
+        raise SpaceError("NB101 op list must start with 'input' and end with 'output'")
+    for o in op_names[1:-1]:
+        if o not in OPS:
+            raise SpaceError(f"unknown NB101 op {o!r} (ops: {', '.join(OPS)})")
+    return prune(m, list(op_names))
+
+
+def spec_to_encoding(matrix: np.ndarray, ops_list: list) -> np.ndarray:
+    n = len(matrix)
+    slot = list(range(n - 1)) + [V - 1]          # interior vertices keep order, output -> slot 6
+    adj = np.zeros((V, V), np.int32)
+    for i in range(n):
+        for j in range(n):
+            if matrix[i, j]:
+                adj[slot[i], slot[j]] = 1
+    op_ids = np.full(V - 2, ABSENT, np.int32)
+    for i in range(1, n - 1):
+        op_ids[i - 1] = OPS.index(ops_list[i])
+    return np.concatenate([adj.reshape(-1), op_ids])
+
+
+def encoding_to_spec(enc) -> tuple:
+    enc = np.asarray(enc).reshape(-1)
+    adj = enc[:N_ADJ].reshape(V, V)
+    op_ids = enc[N_ADJ:]
+    keep = [0] + [i for i in range(1, V - 1) if op_ids[i - 1] != ABSENT] + [V - 1]
+    matrix = adj[np.ix_(keep, keep)].astype(int)
+    names = ["input"] + [OPS[op_ids[i - 1]] for i in keep[1:-1]] + ["output"]
+    return matrix, names
+
+
+# --- vertex channels (traced or numpy) ------------------------------------------------------
+
+def vertex_channels(adj, c_out: int, xp=jnp):
+    """Channels of slots 1-5 `[5]` for a cell of `c_out` output channels (0 for absent
+    slots): NAS-Bench-101's `compute_vertex_channels` on the padded adjacency `[7, 7]`."""
+    feeds = adj[1:V - 1, V - 1].astype(np.int32) if xp is np else adj[1:V - 1, V - 1].astype(jnp.int32)
+    k = xp.maximum(xp.sum(feeds), 1)
+    rank = xp.cumsum(feeds) - feeds              # feeders before this one
+    share = c_out // k + (rank < c_out % k)
+    vc = [xp.where(feeds[v - 1] > 0, share[v - 1], 0) for v in range(1, V - 1)]
+    for v in range(V - 3, 0, -1):                # the benchmark's backward pass over non-feeders
+        for dst in range(v + 1, V - 1):
+            take = (feeds[v - 1] == 0) & (adj[v, dst] > 0)
+            vc[v - 1] = xp.where(take, xp.maximum(vc[v - 1], vc[dst - 1]), vc[v - 1])
+    return xp.stack(vc)
+
+
+def _mask(c_real, c_max: int):
+    return (jnp.arange(c_max) < c_real).astype(jnp.float32)
+
+
+def _conv_bn_relu(x, kernel, bn, mask_out):
+    y = ops.batch_norm(ops.conv2d(x, kernel), bn["scale"], bn["bias"])
+    return jax.nn.relu(y) * mask_out
+
+
+def max_pool_same(x, window: int, stride: int):
+    """Max pooling with TF's 'same' padding (padding never wins)."""
+    h = x.shape[1]
+    out = -(-h // stride)
+    pad = max((out - 1) * stride + window - h, 0)
+    lo, hi = pad // 2, pad - pad // 2
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1),
+                             ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+
+
+class BNParams(nn.Module):
+    """BatchNorm's affine parameters `{"scale", "bias"}` of a given shape (stacked per slot)."""
+    shape: tuple
+
+    @nn.compact
+    def __call__(self):
+        return {"scale": self.param("scale", nn.initializers.ones, self.shape),
+                "bias": self.param("bias", nn.initializers.zeros, self.shape)}
+
+
+class Cell(nn.Module):
+    """One NB101 module at `channels` output channels from `c_in` input channels, the
+    architecture (`enc [54]`) as data."""
+    c_in: int
+    channels: int
+
+    @nn.compact
+    def __call__(self, x0, enc):
+        c, ci, n_slots = self.channels, self.c_in, V - 2
+        adj = enc[:N_ADJ].reshape(V, V)
+        op_ids = enc[N_ADJ:]
+        w3 = Kernel((n_slots, 3, 3, c, c), name="conv3")()
+        w1 = Kernel((n_slots, 1, 1, c, c), name="conv1")()
+        wp = Kernel((n_slots, 1, 1, ci, c), name="proj")()
+        wo = Kernel((1, 1, ci, c), name="out_proj")()
+        bn3 = BNParams((n_slots, c), name="bn3")()
+        bn1 = BNParams((n_slots, c), name="bn1")()
+        bnp = BNParams((n_slots, c), name="bnp")()
+        bno = BNParams((c,), name="bno")()
+        vc = vertex_channels(adj, c)
+        slot_bn = lambda bn, t: {"scale": bn["scale"][t], "bias": bn["bias"][t]}  # noqa: E731
+        full = jnp.ones((c,), jnp.float32)
+
+        def proj(w, bn, m):
+            return _conv_bn_relu(x0, w * m, bn, m)
+
+        outs = [x0]
+        for t in range(1, V - 1):
+            m = _mask(vc[t - 1], c)
+            acc = lax.cond(adj[0, t] > 0, lambda: proj(wp[t - 1], slot_bn(bnp, t - 1), m),
+                           lambda: jnp.zeros(x0.shape[:3] + (c,), x0.dtype))
+            for src in range(1, t):
+                acc = acc + jnp.where(adj[src, t] > 0, outs[src] * m, 0.0)   # truncation = the mask
+            kmask = m[:, None] * m[None, :]
+            branches = (
+                lambda a: _conv_bn_relu(a, w3[t - 1] * kmask, slot_bn(bn3, t - 1), m),
+                lambda a: _conv_bn_relu(a, w1[t - 1] * kmask, slot_bn(bn1, t - 1), m),
+                lambda a: max_pool_same(a, 3, 1) * m,
+                lambda a: jnp.zeros_like(a),
+            )
+            outs.append(lax.switch(op_ids[t - 1], branches, acc))
+        # output: concatenation of the feeding vertices' real channels, as a gather
+        feeds = adj[1:V - 1, V - 1]
+        widths = jnp.where(feeds > 0, vc, 0)
+        offsets = jnp.cumsum(widths) - widths
+        j = jnp.arange(c)
+        cat = jnp.zeros(x0.shape[:3] + (c,), x0.dtype)
+        for t in range(1, V - 1):
+            sel = (j >= offsets[t - 1]) & (j < offsets[t - 1] + widths[t - 1])
+            idx = jnp.clip(j - offsets[t - 1], 0, c - 1)
+            cat = cat + jnp.where(sel, jnp.take(outs[t], idx, axis=-1), 0.0)
+        use_proj = (adj[0, V - 1] > 0) | (jnp.sum(feeds) == 0)
+        p = lax.cond(use_proj, lambda: proj(wo, bno, full), lambda: jnp.zeros(x0.shape[:3] + (c,), x0.dtype))
+        return cat + p
+
+
+class ScanCell(nn.Module):
+    channels: int
+
+    @nn.compact
+    def __call__(self, x, enc):
+        return Cell(self.channels, self.channels, name="cell")(x, enc), None
+
+
+class NB101Net(nn.Module):
+    """The classifier-free NB101 network: stack outputs, deepest first, resized to
+    `target_size`. The first cell of a stack has its own parameters (its input is narrower),
+    the others run in `nn.scan`."""
+    stem_channels: int = 128
+    stacks: int = 3
+    cells_per_stack: int = 3
+    target_size: int = 8
+
+    @nn.compact
+    def __call__(self, images, enc):
+        c = self.stem_channels
+        x = ops.conv2d(images, Kernel((3, 3, images.shape[-1], c), name="stem")())
+        bn = BNParams((c,), name="stem_bn")()
+        x = jax.nn.relu(ops.batch_norm(x, bn["scale"], bn["bias"]))
+        feats = []
+        for s in range(self.stacks):
+            c_in = c
+            if s > 0:
+                x = max_pool_same(x, 2, 2)
+                c *= 2
+            x = Cell(c_in, c, name=f"stack{s}_first")(x, enc)
+            if self.cells_per_stack > 1:
+                stage = nn.scan(ScanCell, variable_axes={"params": 0}, split_rngs={"params": True},
+                                in_axes=nn.broadcast, length=self.cells_per_stack - 1)
+                x, _ = stage(c, name=f"stack{s}")(x, enc)
+            feats.append(ops.resize_nearest(x, self.target_size))
+        return tuple(reversed(feats))
+
+    def adapt_params(self, params, enc, scheme):
+        """Rescale initial kernels drawn at the padded width to the fans of the cell's real
+        vertex widths (every init scheme's scale is a function of the fans)."""
+        adj = enc[:N_ADJ].reshape(V, V)
+        c = self.stem_channels
+        out = dict(params)
+        for s in range(self.stacks):
+            c_in = c
+            if s > 0:
+                c *= 2
+            vc = vertex_channels(adj, c).astype(jnp.float32)
+            for name, cin, n_cells in ((f"stack{s}_first", c_in, 1), (f"stack{s}", c, self.cells_per_stack - 1)):
+                if n_cells == 0:
+                    continue
+                tree = out[name] if name.endswith("_first") else out[name]["cell"]
+                new = dict(tree)
+                for key, k, fan_in_real, fan_in_max in (("conv3", 3, vc, c), ("conv1", 1, vc, c), ("proj", 1, cin, cin)):
+                    fi = k * k * jnp.maximum(fan_in_real, 1.0) * jnp.ones_like(vc)
+                    fo = k * k * jnp.maximum(vc, 1.0)
+                    ratio = (initializers._gains_traced(fi, fo)[scheme]
+                             / initializers._gains_traced(k * k * fan_in_max, k * k * c)[scheme])
+                    w = tree[key]["kernel"]
+                    new[key] = {"kernel": w * ratio.reshape((-1,) + (1,) * 4)}
+                out[name] = new if name.endswith("_first") else {"cell": new}
+        return out
+
+
+class NB101(Space):
+    encoding_shape = (ENCODING_LEN,)
+    encoding_max = None
+
+    def __init__(self, name="nb101", stem_channels=128, stacks=3, cells_per_stack=3, input_size=32, target_size=None):
+        for key, v, lo in (("stem_channels", stem_channels, 1), ("stacks", stacks, 1),
+                           ("cells_per_stack", cells_per_stack, 1), ("input_size", input_size, 4)):
+            if not isinstance(v, (int, np.integer)) or v < lo:
+                raise SpaceError(f"nb101 option {key} must be an integer >= {lo}, got {v!r}")
+        if input_size % 2 ** (stacks - 1):
+            raise SpaceError(f"nb101 option input_size must be a multiple of {2 ** (stacks - 1)}, got {input_size}")
+        self.name = name
+        self.stem_channels, self.stacks, self.cells_per_stack = stem_channels, stacks, cells_per_stack
+        self.input_size = input_size
+        self.target_size = target_size or max(input_size // 4, 1)
+
+    def parse(self, raw) -> np.ndarray:
+        if isinstance(raw, np.ndarray) and raw.shape == self.encoding_shape:
+            self.check_encodings(raw[None])
+            return raw.astype(np.int32)
+        return spec_to_encoding(*parse_spec(raw))
+
+    def arch_id(self, encoding) -> str:
+        m, names = encoding_to_spec(encoding)
+        return json.dumps([m.tolist(), names], separators=(",", ":"))
+
+    def check_encodings(self, encodings):
+        super().check_encodings(encodings)
+        e = np.asarray(encodings)
+        if e.size == 0:
+            return
+        adj = e[:, :N_ADJ].reshape(-1, V, V)
+        op_ids = e[:, N_ADJ:]
+        if not np.isin(adj, (0, 1)).all() or np.tril(adj).any():
+            raise SpaceError("NB101 encodings: adjacency must be 0/1 and strictly upper-triangular")
+        if op_ids.min() < 0 or op_ids.max() > ABSENT:
+            raise SpaceError(f"NB101 encodings: op ids must lie in [0, {ABSENT}]")
+
+    @property
+    def feature_channels(self) -> tuple:
+        return tuple(self.stem_channels * 2 ** s for s in reversed(range(self.stacks)))
+
+    def module(self):
+        return NB101Net(self.stem_channels, self.stacks, self.cells_per_stack, self.target_size)
+
+    def macs(self, encodings) -> np.ndarray:
+        """Analytic MACs per image of the classifier-free network, with the real vertex widths."""
+        enc = np.asarray(encodings).reshape(-1, ENCODING_LEN)
+        out = np.zeros(len(enc), np.float64)
+        for i, e in enumerate(enc):
+            adj = e[:N_ADJ].reshape(V, V)
+            op_ids = e[N_ADJ:]
+            c, h = self.stem_channels, self.input_size
+            total = ops.conv_macs(h, h, 3, c, 3)
+            for s in range(self.stacks):
+                c_in = c
+                if s > 0:
+                    c, h = c * 2, h // 2
+                for cell in range(self.cells_per_stack):
+                    cin = c_in if cell == 0 else c
+                    vc = vertex_channels(adj, c, xp=np)
+                    for t in range(1, V - 1):
+                        if op_ids[t - 1] == ABSENT:
+                            continue
+                        if adj[0, t]:
+                            total += ops.conv_macs(h, h, cin, vc[t - 1], 1)
+                        if op_ids[t - 1] < 2:
+                            total += ops.conv_macs(h, h, vc[t - 1], vc[t - 1], 3 if op_ids[t - 1] == 0 else 1)
+                    if adj[0, V - 1] or not adj[1:V - 1, V - 1].any():
+                        total += ops.conv_macs(h, h, cin, c, 1)
+            out[i] = total
+        return out
+
+    @property
+    def max_macs(self) -> float:
+        """The MACs normaliser of the `alpha` term: a chain of five conv3x3 vertices (each at the
+        full width) with input projections into three of them - 9 edges, the benchmark's limit."""
+        m = np.zeros((V, V), int)
+        for v in range(V - 1):
+            m[v, v + 1] = 1
+        m[0, 2] = m[0, 3] = m[0, 4] = 1
+        return float(self.macs(self.parse([m.tolist(), ["input"] + [OPS[0]] * 5 + ["output"]])[None])[0])
+
+
+SPACE_CLASS = NB101

@@ -1,0 +1,214 @@
+"""NB101: specs (parse, prune, encode), the benchmark's vertex-channel rule, the masked
+architecture-as-data network against a literal exact-width build on the same weights, the
+init rescaling to real fans, and `eproxy score nb101` end to end."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eproxy_jax import initializers, ops
+from spaces import SpaceError, load_space, nb101
+
+TINY = {"stem_channels": 4, "cells_per_stack": 2, "input_size": 16}
+
+
+@pytest.fixture(scope="module")
+def space():
+    return load_space("nb101", **TINY)
+
+
+@pytest.fixture(scope="module")
+def table(space):
+    return space.load_truth("cifar10")
+
+
+def literal_vertex_channels(c_in, c_out, matrix):
+    """NAS-Bench-101's compute_vertex_channels, transcribed loop for loop."""
+    n = len(matrix)
+    vc = [0] * n
+    vc[0], vc[n - 1] = c_in, c_out
+    if n == 2:
+        return vc
+    in_degree = np.sum(matrix[1:], axis=0)
+    interior, correction = c_out // in_degree[n - 1], c_out % in_degree[n - 1]
+    for v in range(1, n - 1):
+        if matrix[v, n - 1]:
+            vc[v] = interior
+            if correction:
+                vc[v] += 1
+                correction -= 1
+    for v in range(n - 3, 0, -1):
+        if not matrix[v, n - 1]:
+            for dst in range(v + 1, n - 1):
+                if matrix[v, dst]:
+                    vc[v] = max(vc[v], vc[dst])
+        assert vc[v] > 0
+    return vc
+
+
+def test_specs_round_trip_and_pruning(space, table):
+    encs, acc = table
+    assert encs.shape == (2500, 54) and 0.05 < acc.min() < acc.max() < 1.0
+    for e in encs[:300]:
+        np.testing.assert_array_equal(space.parse(space.arch_id(e)), e)
+        np.testing.assert_array_equal(space.parse(json.loads(space.arch_id(e))), e)
+    # a dangling vertex (not on an input->output path) is pruned away, as the benchmark does
+    m = [[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]]
+    pruned = space.parse([m, ["input", "conv3x3-bn-relu", "maxpool3x3", "output"]])
+    direct = space.parse([[[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"]])
+    np.testing.assert_array_equal(pruned, direct)
+    for bad, needle in [
+        ([[[0, 0], [0, 0]], ["input", "output"]], "not reachable"),
+        ([[[0, 1], [1, 0]], ["input", "output"]], "upper-triangular"),
+        ([[[0, 1], [0, 0]], ["input", "conv5x5", "output"]], "one op per vertex"),
+        ([[[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv5x5", "output"]], "unknown NB101 op"),
+        ([[[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["conv3x3-bn-relu", "maxpool3x3", "output"]], "start with 'input'"),
+        ("[[0,1", "not JSON"),
+    ]:
+        with pytest.raises(SpaceError, match=needle):
+            space.parse(bad)
+
+
+def test_vertex_channels_match_the_benchmark(table):
+    encs, _ = table
+    for e in encs[::5]:
+        m, _names = nb101.encoding_to_spec(e)
+        adj = e[:49].reshape(7, 7)
+        for c in (128, 256, 512, 16):
+            want = literal_vertex_channels(c // 2, c, m)[1:-1]
+            got = nb101.vertex_channels(adj, c, xp=np)
+            traced = np.asarray(nb101.vertex_channels(jnp.asarray(adj), c))
+            real = [got[i - 1] for i in range(1, 6) if e[49 + i - 1] != nb101.ABSENT]
+            assert real == want and list(traced) == list(got)
+
+
+def _conv_bn_relu(x, w, bn, c):
+    y = ops.conv2d(x, w)
+    return jax.nn.relu(ops.batch_norm(y, bn["scale"][..., :c], bn["bias"][..., :c]))
+
+
+def literal_cell(x0, matrix, names, p, c):
+    """One NB101 module at exact widths, transcribed from the benchmark's build_module, on the
+    real corners of the padded parameters `p`."""
+    n = len(matrix)
+    c_in = x0.shape[-1]
+    vc = literal_vertex_channels(c_in, c, matrix)
+    slot = lambda tree, i: jax.tree_util.tree_map(lambda a: a[i], tree)  # noqa: E731
+    tensors, concat = [x0], []
+    for t in range(1, n - 1):
+        w = vc[t]
+        add = [tensors[src][..., :w] for src in range(1, t) if matrix[src, t]]
+        if matrix[0, t]:
+            add.append(_conv_bn_relu(x0, p["proj"]["kernel"][t - 1][..., :w], slot(p["bnp"], t - 1), w))
+        inp = sum(add[1:], add[0])
+        if names[t] == "conv3x3-bn-relu":
+            out = _conv_bn_relu(inp, p["conv3"]["kernel"][t - 1][:, :, :w, :w], slot(p["bn3"], t - 1), w)
+        elif names[t] == "conv1x1-bn-relu":
+            out = _conv_bn_relu(inp, p["conv1"]["kernel"][t - 1][:, :, :w, :w], slot(p["bn1"], t - 1), w)
+        else:
+            out = nb101.max_pool_same(inp, 3, 1)
+        tensors.append(out)
+        if matrix[t, n - 1]:
+            concat.append(out)
+    proj = lambda: _conv_bn_relu(x0, p["out_proj"]["kernel"], p["bno"], c)  # noqa: E731
+    if not concat:
+        return proj()
+    out = jnp.concatenate(concat, -1)
+    return out + proj() if matrix[0, n - 1] else out
+
+
+def literal_net(images, matrix, names, params, space):
+    c = space.stem_channels
+    x = jax.nn.relu(ops.batch_norm(ops.conv2d(images, params["stem"]["kernel"]), params["stem_bn"]["scale"],
+                                   params["stem_bn"]["bias"]))
+    feats = []
+    for s in range(space.stacks):
+        if s > 0:
+            x = nb101.max_pool_same(x, 2, 2)
+            c *= 2
+        x = literal_cell(x, matrix, names, params[f"stack{s}_first"], c)
+        for i in range(space.cells_per_stack - 1):
+            x = literal_cell(x, matrix, names, jax.tree_util.tree_map(lambda a: a[i], params[f"stack{s}"]["cell"]), c)
+        feats.append(ops.resize_nearest(x, space.target_size))
+    return tuple(reversed(feats))
+
+
+def test_masked_network_equals_exact_build(space, table):
+    encs, _ = table
+    net = space.module()
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(8, 16, 16, 3)), jnp.float32)
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), x, jnp.asarray(encs[0])))["params"]
+    params = initializers.init_tree(jax.random.PRNGKey(1), shapes, initializers.PYTORCH_DEFAULT)
+    params = jax.tree_util.tree_map(lambda a: a + 0.05, params)  # BN shifts too: padded channels must stay 0
+    apply = jax.jit(lambda p, e: net.apply({"params": p}, x, e))
+    # every op, pruned cells (5 and 6 vertices), the input->output projection, an output fed by one vertex
+    picks = [i for i, e in enumerate(encs) if (e[49:] == nb101.ABSENT).sum() >= 1][:3]
+    picks += [i for i, e in enumerate(encs) if e[6] == 1][:3]
+    picks += list(range(4))
+
+    def truncates(e, c):  # an interior edge from a wider vertex into a narrower one
+        adj, vc = e[:49].reshape(7, 7), nb101.vertex_channels(e[:49].reshape(7, 7), c, xp=np)
+        return any(adj[s, t] and vc[s - 1] > vc[t - 1] for s in range(1, 6) for t in range(s + 1, 6))
+    trunc = [i for i, e in enumerate(encs) if truncates(e, 16)][:2]
+    assert trunc, "the table has cells whose vertices truncate their inputs"
+    picks += trunc
+    only_io = space.parse([[[0, 1], [0, 0]], ["input", "output"]])
+    chain = space.parse([[[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "maxpool3x3", "output"]])
+    for e in [encs[i] for i in picks] + [only_io, chain]:
+        m, names = nb101.encoding_to_spec(e)
+        got = apply(params, jnp.asarray(e))
+        want = literal_net(x, m, names, params, space)
+        for g, w in zip(got, want):
+            # float32 sums in another order, then BatchNorm over few pixels: ~1e-4 apart;
+            # a wrong channel split or a leaked padded channel is off by O(1)
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-3, atol=2e-3)
+
+
+def test_initial_weights_rescaled_to_real_fans(space, table):
+    encs, _ = table
+    net = space.module()
+    x = jnp.zeros((2, 16, 16, 3))
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), x, jnp.asarray(encs[0])))["params"]
+    scheme = initializers.PYTORCH_DEFAULT   # U(+-1/sqrt(fan_in))
+    params = initializers.init_tree(jax.random.PRNGKey(2), shapes, scheme)
+    e = encs[7]
+    adapted = net.adapt_params(params, jnp.asarray(e), scheme)
+    vc = nb101.vertex_channels(e[:49].reshape(7, 7), 16, xp=np)
+    for t in range(5):
+        if e[49 + t] == nb101.ABSENT:
+            continue
+        w = np.asarray(adapted["stack2_first"]["conv3"]["kernel"][t])[:, :, :vc[t], :vc[t]]
+        bound = 1 / np.sqrt(9 * vc[t])
+        assert np.abs(w).max() <= bound * (1 + 1e-5) and np.abs(w).max() > 0.8 * bound
+    # the stem and the output projection have their real fans already: untouched
+    np.testing.assert_array_equal(adapted["stem"]["kernel"], params["stem"]["kernel"])
+    np.testing.assert_array_equal(adapted["stack1"]["cell"]["out_proj"]["kernel"],
+                                  params["stack1"]["cell"]["out_proj"]["kernel"])
+
+
+def test_macs_of_a_known_cell():
+    sp = load_space("nb101", stem_channels=4, stacks=1, cells_per_stack=1, input_size=8)
+    e = sp.parse([[[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"]])
+    # stem 3->4 3x3; cell (c_in 4, c 4): projection 4->4 into the conv, conv3x3 4->4, output projection 4->4
+    want = 64 * 4 * 3 * 9 + 64 * 4 * 4 + 64 * 4 * 4 * 9 + 64 * 4 * 4
+    assert sp.macs(e[None])[0] == want
+
+
+def test_cli_scores_nb101_with_one_program(tmp_path):
+    """`eproxy score nb101 --limit 8 --json` on the CPU: 8 cells of different shapes in two
+    chunks, one scoring program (plus the preparation's), nothing compiled per cell."""
+
+    from test_cli import run
+    setting = tmp_path / "s.json"
+    setting.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
+    r = run(["score", "nb101", "--limit", "8", "--chunk", "4", "--setting", str(setting), "--space-option",
+             "stem_channels=4", "--space-option", "cells_per_stack=1", "--space-option", "input_size=16",
+             "--cache-dir", "off", "--json", "--quiet", "--out", str(tmp_path / "r.csv")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["space"] == "nb101" and res["dataset"] == "cifar10" and res["n"] == 8 and res["diverged"] == 0
+    assert isinstance(res["spearman"], float) and isinstance(res["ms_per_arch"], float)
+    # preparation, scoring program and a few tiny helpers (key seeding): fewer programs than cells
+    assert res["compiles"] < 8, res["compiles"]
