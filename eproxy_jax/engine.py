@@ -119,6 +119,14 @@ def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:
 
 
 class Engine:
+    """Scores architectures of one space with one compiled program per *shape bucket*.
+
+    Most spaces have a single bucket. A space whose architectures differ in layer widths may
+    define `bucket_of(encodings) -> int [n]` and `module(bucket)`: each bucket then gets its
+    own network (its widths' maximum, the real widths masked inside), proxy context and
+    program, built the first time an architecture of that bucket is scored (NB101: at most
+    5, by the number of vertices feeding a cell's output)."""
+
     def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
                  chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None,
                  conv_impl: str | None = None):
@@ -141,29 +149,49 @@ class Engine:
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
         if self.conv_impl not in ops.CONV_IMPLS:
             raise ValueError(f"conv_impl must be one of {ops.CONV_IMPLS}")
-        self.net = space.module()
-        self.compile_s = 0.0
-        self._compiled = None
-        t = time.perf_counter()
-        self.ctx = self._prepare(self.seeds)
-        jax.block_until_ready(self.ctx)
-        self.prepare_s = time.perf_counter() - t
+        self.bucketed = hasattr(space, "bucket_of")
+        self.compile_s = 0.0     # all programs compiled so far
+        self.prepare_s = 0.0     # all proxy contexts prepared so far
+        self._nets, self._ctx, self._compiled = {}, {}, {}
+        if not self.bucketed:
+            self._context(None)  # prepared up front, as before: `prepare_s` is known at once
+
+    @property
+    def net(self):
+        return self._net(None)
+
+    @property
+    def ctx(self):
+        return self._context(None)
+
+    def _net(self, bucket):
+        if bucket not in self._nets:
+            self._nets[bucket] = self.space.module(bucket) if self.bucketed else self.space.module()
+        return self._nets[bucket]
+
+    def _context(self, bucket):
+        if bucket not in self._ctx:
+            t = time.perf_counter()
+            self._ctx[bucket] = self._prepare(self.seeds, self._net(bucket))
+            jax.block_until_ready(self._ctx[bucket])
+            self.prepare_s += time.perf_counter() - t
+        return self._ctx[bucket]
 
     # -- pure pieces ----------------------------------------------------------------
-    def _prepare(self, seeds):
+    def _prepare(self, seeds, net=None):
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        sp, net = self.space, self.net
+        sp, net = self.space, (net if net is not None else self.net)
 
         def one(key, setting, images):
             return proxy.prepare(key, setting, net, images, sp.encoding_shape, sp.feature_channels, sp.target_size)
 
         return jax.jit(jax.vmap(one, in_axes=(0, None, None)))(keys, self.setting, self.images)
 
-    def chunk_scores(self, ctx, setting, images, encs, macs_frac, valid):
+    def chunk_scores(self, ctx, setting, images, encs, macs_frac, valid, bucket=None):
         """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able).
         Entries with `valid == False` (the padding of a last chunk) are skipped under
         `lax.map` and come back NaN."""
-        net, v = self.net, self.arch_vmap
+        net, v = self._net(bucket), self.arch_vmap
 
         def per_seed(c):
             return map_archs(lambda e, m: proxy.score_one(c, setting, net, images, e, m), encs, macs_frac, valid, v)
@@ -173,23 +201,31 @@ class Engine:
         return lax.map(per_seed, ctx)
 
     # -- compiled driver -------------------------------------------------------------
-    def compile(self):
-        if self._compiled is None:
+    def compile(self, bucket=None):
+        if bucket not in self._compiled:
+            ctx = self._context(bucket)
             t = time.perf_counter()
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
+            fn = lambda c, s, i, e, m, ok: self.chunk_scores(c, s, i, e, m, ok, bucket)  # noqa: E731
             with ops.use_conv_impl(self.conv_impl):
-                lowered = jax.jit(self.chunk_scores).lower(self.ctx, self.setting, self.images, encs, macs, valid)
-            self._compiled = lowered.compile()
-            self.compile_s = time.perf_counter() - t
-        return self._compiled
+                lowered = jax.jit(fn).lower(ctx, self.setting, self.images, encs, macs, valid)
+            self._compiled[bucket] = lowered.compile()
+            self.compile_s += time.perf_counter() - t
+        return self._compiled[bucket]
+
+    @property
+    def programs(self) -> int:
+        """Scoring programs compiled so far (one per bucket used)."""
+        return len(self._compiled)
 
     def score(self, encodings, on_chunk=None, progress=None) -> np.ndarray:
         """Scores `[n, n_seeds]` (lower = better) of `encodings` `[n, *encoding_shape]`.
 
-        `on_chunk(start, stop, scores)` is called after each chunk (for saving results);
-        `progress` is a tqdm-like object with `update(n)`, or None.
+        `on_chunk(indices, scores)` is called after each chunk with the positions in
+        `encodings` it scored (for saving results; a bucketed space scores them grouped by
+        bucket); `progress` is a tqdm-like object with `update(n)`, or None.
         """
         encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
         self.space.check_encodings(encodings)
@@ -197,16 +233,22 @@ class Engine:
         out = np.zeros((n, len(self.seeds)), np.float32)
         if n == 0:
             return out
-        fn = self.compile()
         macs = (self.space.macs(encodings) / self.space.max_macs).astype(np.float32)
-        for start in range(0, n, self.chunk):
-            stop = min(start + self.chunk, n)
-            e, m = pad_chunk(encodings, start, stop, self.chunk), pad_chunk(macs, start, stop, self.chunk)
-            ok = np.arange(self.chunk) < stop - start
-            res = np.asarray(fn(self.ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]
-            out[start:stop] = res[:, : stop - start].T
-            if on_chunk is not None:
-                on_chunk(start, stop, out[start:stop])
-            if progress is not None:
-                progress.update(stop - start)
+        buckets = np.asarray(self.space.bucket_of(encodings)) if self.bucketed else np.zeros(n, np.int64)
+        for b in dict.fromkeys(buckets.tolist()):
+            where = np.flatnonzero(buckets == b)
+            bucket = b if self.bucketed else None
+            fn = self.compile(bucket)
+            ctx = self._context(bucket)
+            for start in range(0, len(where), self.chunk):
+                idx = where[start:start + self.chunk]
+                e = pad_chunk(encodings[idx], 0, len(idx), self.chunk)
+                m = pad_chunk(macs[idx], 0, len(idx), self.chunk)
+                ok = np.arange(self.chunk) < len(idx)
+                res = np.asarray(fn(ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]
+                out[idx] = res[:, : len(idx)].T
+                if on_chunk is not None:
+                    on_chunk(idx, out[idx])
+                if progress is not None:
+                    progress.update(len(idx))
         return out
