@@ -302,7 +302,6 @@ def cmd_score(args, pre: dict) -> int:
         eng = engine_mod.Engine(space, setting, seeds, images_mod.normalise(raw_images), chunk=args.chunk,
                                 arch_vmap=args.arch_vmap, seed_batching=args.seed_batching,
                                 conv_impl=args.conv_impl)
-        prepare0 = eng.prepare_s  # spaces with one bucket prepare in the constructor
         sub_ids = [ids[i] for i in todo]
         sign = -1.0 if args.lower_is_better else 1.0  # the file keeps the metric as given
         sub_truth = [sign * float(truth[i]) for i in todo] if truth is not None else None
@@ -313,16 +312,14 @@ def cmd_score(args, pre: dict) -> int:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc=f"eproxy {args.space}", unit="arch", file=sys.stderr,
                    disable=args.quiet, dynamic_ncols=True)
-        t1 = time.perf_counter()
         try:
             eng.score(encs[todo], on_chunk=save, progress=bar)
         finally:
             bar.close()
         # programs compile (and contexts prepare) inside score, one per shape bucket used;
         # prepare is a compile of its own plus a tiny run
-        prepare_s, programs = eng.prepare_s, eng.programs
+        prepare_s, programs, score_s = eng.prepare_s, eng.programs, eng.score_s
         compile_s = eng.compile_s + eng.prepare_s
-        score_s = time.perf_counter() - t1 - (compile_s - prepare0)
 
     mean, per_seed, diverged = store.scores(ids)
     mean = np.asarray(mean)
@@ -394,15 +391,12 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except ValueError as e:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
-        from .baselines import ProxyNameError
+        from .baselines import BaselineError, ProxyNameError
         from .images import ImageError
         from .setting_spec import SettingError
         from .store import StoreError
         from spaces import SpaceError
-        errors = (SpaceError, SettingError, ImageError, StoreError, ProxyNameError)
-        if "eproxy_jax.baselines.runner" in sys.modules:
-            errors += (sys.modules["eproxy_jax.baselines.runner"].BaselineError,)
-        if isinstance(e, errors):
+        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError)):
             print(f"eproxy: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise

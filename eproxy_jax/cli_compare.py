@@ -117,16 +117,13 @@ def cmd_compare(args, pre: dict) -> int:
         if todo:
             eng = engine_mod.Engine(space, setting, [args.seed], images_mod.normalise(raw), chunk=args.chunk,
                                     arch_vmap=args.arch_vmap, conv_impl=args.conv_impl)
-            prepare0 = eng.prepare_s
             bar = tqdm(total=len(todo), desc="eproxy", **bar_args)
-            t = time.perf_counter()
             try:
                 eng.score(encs[todo], progress=bar, on_chunk=lambda idx, s: store.append(
                     [ids[todo[i]] for i in idx], s, [file_truth[todo[i]] for i in idx]))
             finally:
                 bar.close()
-            rec["compile_s"] = eng.compile_s + eng.prepare_s
-            rec["score_s"] = time.perf_counter() - t - (rec["compile_s"] - prepare0)
+            rec["compile_s"], rec["score_s"] = eng.compile_s + eng.prepare_s, eng.score_s
         values["eproxy"] = np.asarray(store.scores(ids)[0], np.float64)
         results["eproxy"] = rec
 
@@ -157,12 +154,10 @@ def cmd_compare(args, pre: dict) -> int:
                     eng = BaselineEngine(space, base, images_mod.normalise(b_raw), b_labels, seed=args.seed,
                                          chunk=args.chunk, arch_vmap=args.arch_vmap, conv_impl=args.conv_impl,
                                          num_classes=num_classes)
-                sub = [ids[i] for i in todo]
-                sub_truth = [file_truth[i] for i in todo]
-
-                def save(a, b, part, names=names, sub=sub, sub_truth=sub_truth):
+                def save(idx, part, names=names, todo=todo):
                     for p in names:
-                        stores[p].append(sub[a:b], np.asarray(part[p])[:, None], sub_truth[a:b])
+                        stores[p].append([ids[todo[i]] for i in idx], np.asarray(part[p])[:, None],
+                                         [file_truth[todo[i]] for i in idx])
 
                 bar = tqdm(total=len(todo), desc="+".join(names), **bar_args)
                 try:
@@ -212,7 +207,7 @@ def rank_metrics(proxy: str, values, truth) -> dict:
     from . import metrics
 
     v = np.asarray(values, np.float64)
-    loss = v if proxy == "eproxy" else np.where(np.isnan(v), np.nan, -v)  # metrics rank by -loss
+    loss = v if proxy == "eproxy" else -v  # metrics rank by -loss
     return {"spearman": _finite(metrics.spearman(loss, truth)), "kendall": _finite(metrics.kendall(loss, truth)),
             "top10_precision": _finite(metrics.top_k_precision(loss, truth), 3)}
 

@@ -152,6 +152,7 @@ class Engine:
         self.bucketed = hasattr(space, "bucket_of")
         self.compile_s = 0.0     # all programs compiled so far
         self.prepare_s = 0.0     # all proxy contexts prepared so far
+        self.score_s = 0.0       # time spent scoring, without compiling or preparing
         self._nets, self._ctx, self._compiled = {}, {}, {}
         if not self.bucketed:
             self._context(None)  # prepared up front, as before: `prepare_s` is known at once
@@ -240,6 +241,7 @@ class Engine:
             bucket = b if self.bucketed else None
             fn = self.compile(bucket)
             ctx = self._context(bucket)
+            t = time.perf_counter()
             for start in range(0, len(where), self.chunk):
                 idx = where[start:start + self.chunk]
                 e = pad_chunk(encodings[idx], 0, len(idx), self.chunk)
@@ -251,4 +253,5 @@ class Engine:
                     on_chunk(idx, out[idx])
                 if progress is not None:
                     progress.update(len(idx))
+            self.score_s += time.perf_counter() - t
         return out

@@ -131,7 +131,7 @@ def encoding_to_spec(enc) -> tuple:
 def vertex_channels(adj, c_out: int, xp=jnp):
     """Channels of slots 1-5 `[5]` for a cell of `c_out` output channels (0 for absent
     slots): NAS-Bench-101's `compute_vertex_channels` on the padded adjacency `[7, 7]`."""
-    feeds = adj[1:V - 1, V - 1].astype(np.int32) if xp is np else adj[1:V - 1, V - 1].astype(jnp.int32)
+    feeds = adj[1:V - 1, V - 1].astype(np.int32)
     k = xp.maximum(xp.sum(feeds), 1)
     rank = xp.cumsum(feeds) - feeds              # feeders before this one
     share = c_out // k + (rank < c_out % k)
@@ -373,9 +373,9 @@ class NB101(Space):
                 c_in = c
                 if s > 0:
                     c, h = c * 2, h // 2
+                vc = vertex_channels(adj, c, xp=np)
                 for cell in range(self.cells_per_stack):
                     cin = c_in if cell == 0 else c
-                    vc = vertex_channels(adj, c, xp=np)
                     for t in range(1, V - 1):
                         if op_ids[t - 1] == ABSENT:
                             continue

@@ -10,7 +10,8 @@ import pytest
 from eproxy_jax.baselines import common, parse_names, ProxyNameError
 from eproxy_jax.baselines.jacob_cov import jacob_cov
 from eproxy_jax.baselines.naswot import naswot
-from eproxy_jax.baselines.runner import BaselineEngine, BaselineError
+from eproxy_jax.baselines import BaselineError
+from eproxy_jax.baselines.runner import BaselineEngine
 from eproxy_jax.baselines.saliency import saliencies
 from eproxy_jax.baselines.synflow import synflow
 from eproxy_jax.engine import CompileCounter

@@ -44,6 +44,10 @@ class ProxyNameError(ValueError):
     """An unknown proxy name (one-line message)."""
 
 
+class BaselineError(ValueError):
+    """The baselines cannot run as asked, e.g. no labels for snip (one-line message)."""
+
+
 def parse_names(spec: str) -> list:
     """`"eproxy,naswot"` -> ["eproxy", "naswot"] (order kept, duplicates dropped, 'all' = every proxy)."""
     names = []

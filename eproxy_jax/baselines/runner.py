@@ -11,16 +11,12 @@ import numpy as np
 
 from .. import ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
-from . import PROXIES
+from . import PROXIES, BaselineError
 from .common import init_variables
 from .jacob_cov import jacob_cov
 from .naswot import naswot
 from .saliency import saliencies
 from .synflow import synflow
-
-
-class BaselineError(ValueError):
-    """The baselines cannot run as asked (one-line message)."""
 
 
 class BaselineEngine:
@@ -103,8 +99,9 @@ class BaselineEngine:
         return [p for p in self.proxies if PROXIES[p].program == program]
 
     def score_program(self, program, encodings, on_chunk=None, progress=None) -> dict:
-        """{proxy: float64 [n]} of one program's proxies; `on_chunk(start, stop, {proxy: [k]})`
-        after each chunk (for saving), `progress.update(k)` likewise."""
+        """{proxy: float64 [n]} of one program's proxies; `on_chunk(indices, {proxy: [k]})`
+        after each chunk with the positions it scored (as `Engine.score`), `progress.update(k)`
+        likewise."""
         encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
         self.space.check_encodings(encodings)
         names, n = self.proxies_of(program), len(encodings)
@@ -115,7 +112,7 @@ class BaselineEngine:
                 fn = self.space.param_count if p == "params" else self.space.flops
                 out[p] = np.asarray(fn(encodings, self.num_classes), np.float64)
             if on_chunk is not None and n:
-                on_chunk(0, n, out)
+                on_chunk(np.arange(n), out)
             if progress is not None:
                 progress.update(n)
         elif n:
@@ -130,7 +127,7 @@ class BaselineEngine:
                 for p in names:
                     out[p][start:stop] = part[p]
                 if on_chunk is not None:
-                    on_chunk(start, stop, part)
+                    on_chunk(np.arange(start, stop), part)
                 if progress is not None:
                     progress.update(stop - start)
         timing = self.timing.setdefault(program, {})
