@@ -56,7 +56,7 @@ def _space_option(v):
     try:
         val = int(val)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--space-option {key} must be an integer, got {val!r}") from None
+        pass  # a word (e.g. skeleton=imagenet): the space validates its own options
     return key, val
 
 
@@ -74,8 +74,8 @@ def _add_images(p):
 
 
 def _add_run(p):
-    p.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=INT",
-                   help="network size override, e.g. channels=8, cells_per_stage=1, input_size=16")
+    p.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="network override, e.g. channels=8, cells_per_stage=1, input_size=16, skeleton=imagenet")
     p.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -159,6 +159,47 @@ def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool 
     return total / counts
 
 
+def max_pool(x, window: int, stride: int, padding: int):
+    """Max pooling with symmetric padding that never wins (PyTorch's MaxPool2d)."""
+    pads = ((0, 0), (padding, padding), (padding, padding), (0, 0))
+    return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1), pads)
+
+
+def depthwise_conv2d(x, kernel, stride: int = 1, dilation: int = 1):
+    """Depthwise convolution (PyTorch `groups=C`), kernel `[k, k, 1, C]`, 'same' padding
+    `dilation * (k - 1) // 2`, as a sum of the k*k shifted, strided views times a per-channel
+    weight: elementwise work whose gradients are elementwise too (no grouped convolution,
+    which XLA runs slowly under vmap and inside loops)."""
+    k = kernel.shape[0]
+    p = dilation * (k - 1) // 2
+    n, h, w, c = x.shape
+    ho = (h + 2 * p - dilation * (k - 1) - 1) // stride + 1
+    wo = (w + 2 * p - dilation * (k - 1) - 1) // stride + 1
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+    taps = _taps(xp, k, dilation, stride, ho, wo)
+    wk = kernel.reshape(k * k, c)
+    out = taps[0] * wk[0]
+    for i in range(1, k * k):
+        out = out + taps[i] * wk[i]
+    return out
+
+
+def conv2d_rect(x, kernel, stride=(1, 1), padding=(0, 0)):
+    """A convolution with a rectangular kernel `[kh, kw, c_in, c_out]` (e.g. 1x7 then 7x1),
+    per-axis stride and zero padding, as one matmul per kernel tap."""
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    (sh, sw), (ph, pw) = stride, padding
+    n, h, w, _ = x.shape
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    xp = jnp.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else x
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            t = xp[:, i: i + (ho - 1) * sh + 1: sh, j: j + (wo - 1) * sw + 1: sw, :] @ kernel[i, j]
+            out = t if out is None else out + t
+    return out
+
+
 def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
     """Source indices of PyTorch's F.interpolate(mode='nearest'): floor(i * n_in / n_out)."""
     return np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.int32)

@@ -129,11 +129,20 @@ def initial_net_params(ctx: ProxyContext, setting: ProxySetting, net, encoding):
     return ctx.net0 if adapt is None else adapt(ctx.net0, encoding, setting.init)
 
 
+def initial_heads(ctx: ProxyContext, setting: ProxySetting, net, encoding):
+    """The heads' initial weights: `ctx.heads0`, unless the space pads the features' channels
+    (DARTS-family cells with short concats), in which case its `adapt_heads` rescales them to
+    the real fan-in under the setting's init scheme."""
+    adapt = getattr(net, "adapt_heads", None)
+    return ctx.heads0 if adapt is None else adapt(ctx.heads0, encoding, setting.init)
+
+
 def train(ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
     """`steps - 1` SGD updates of candidate + heads (the barrier stays in `ctx`, outside the
     trained tree). Returns (final params {"net", "heads"}, per-update losses [steps-1, branches])."""
     tx = optimizer(setting)
-    params = {"net": initial_net_params(ctx, setting, net, encoding), "heads": ctx.heads0}
+    params = {"net": initial_net_params(ctx, setting, net, encoding),
+              "heads": initial_heads(ctx, setting, net, encoding)}
 
     def total(p):
         losses = branch_losses(p, ctx, setting, net, images, encoding)

@@ -46,6 +46,12 @@ REGISTRY: dict[str, SpaceInfo] = {
         description="NAS-Bench-101: cells of up to 7 vertices, 3 stacks x 3 cells, 128/256/512 channels",
         classes={"cifar10": 10, "cifar10-dps20": 10, "imagenet-500": 1000},
     ),
+    "nb301": SpaceInfo(
+        module="spaces.nb301",
+        datasets={"cifar10": "nb301_cifar10.json.gz"},
+        default_dataset="cifar10",
+        description="NAS-Bench-301 (DARTS space): 500 genotypes; proxy net width 16, 8 cells",
+    ),
 }
 
 

@@ -126,6 +126,10 @@ class Space:
                 raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
             archs.append(rec[0])
             values.append(float(v))
+        return self.encode_table(archs, values, path, lower_is_better)
+
+    def encode_table(self, archs, values, path, lower_is_better=False):
+        """(encodings, higher-is-better values) of a truth table read from `path`."""
         try:
             enc = self.encode_many(archs)
         except SpaceError as e:

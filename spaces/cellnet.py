@@ -1,0 +1,557 @@
+"""The DARTS-family cell network (DARTS, ENAS, Amoeba, NASNet, PNAS; NDS and NB301) with the
+genotype as data.
+
+Network (pycls `nas.py`, ported from DARTS): a stem, `depth` cells with reduction cells at
+`depth // 3` and `2 * depth // 3` (channels doubled there), each cell reading the outputs of the
+two previous cells through a preprocessing step (a 1x1 ReLU-conv-BN, or a factorized reduce when
+the previous cell halved the resolution). A cell has `n_nodes` intermediate nodes; node i sums two
+edges `op(state[input])` with inputs among the two cell inputs and the nodes before it; the cell
+outputs the concatenation of its `concat` nodes. In a reduction cell the edges reading a cell
+input have stride 2 (skip_connect is then a factorized reduce). CIFAR skeleton: stem conv3x3 to
+3 * width + BN; ImageNet skeleton: pycls' three stride-2 stems. Features: the state before the
+first and before the second reduction cell and the last cell's output, resized to
+`target_size`, deepest first.
+
+As data: each cell's edges run in one `lax.scan` over the edges (one traced op switch per cell,
+whatever the node count), the input state picked by a dynamic index, the op by `lax.switch`
+over the space's op set (only the selected op runs when architectures are not batched). Every
+edge holds the parameters of every op of the set; an edge uses those of its op. A cell's output
+has `n_nodes` slots of C channels; a concat listing k < n_nodes nodes fills the first k and
+leaves zeros, and `adapt_params` / `adapt_heads` rescale the initial weights that read such an
+output (the next preprocessing convs, the proxy heads) to their real fan-in, so the padded
+network computes what the exact-width one computes from the same draws.
+
+Encoding (int32, per cell type normal then reduce): `n_nodes` rows `[in_a, op_a, in_b, op_b]`
+(input 0/1 = the previous-previous/previous cell, 2 + i = node i; op = index into the space's
+op list), then a 0/1 mask over the `n_nodes` nodes saying which are concatenated.
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from eproxy_jax import initializers, ops
+from . import SpaceError
+from .base import Space
+from .nb101 import BNParams
+from .nb201 import Kernel
+
+ALL_OPS = (
+    "none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5", "max_pool_7x7",
+    "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "dil_conv_3x3", "dil_conv_5x5",
+    "dil_sep_conv_3x3", "conv_1x1", "conv_3x3", "conv_3x1_1x3", "conv_7x1_1x7",
+)
+
+
+def _kernel_size(name: str) -> int:
+    return int(name.rsplit("_", 1)[1].split("x")[0])
+
+
+def op_params(name: str, c: int, stride: int) -> dict:
+    """Parameter shapes of one op at `c` channels: `{part: ("kernel", shape) | ("bn", (c,))}`."""
+    if name.startswith(("sep_conv", "dil_sep_conv")):
+        k = _kernel_size(name)
+        return {"dw1": ("kernel", (k, k, 1, c)), "pw1": ("kernel", (1, 1, c, c)), "bn1": ("bn", (c,)),
+                "dw2": ("kernel", (k, k, 1, c)), "pw2": ("kernel", (1, 1, c, c)), "bn2": ("bn", (c,))}
+    if name.startswith("dil_conv"):
+        k = _kernel_size(name)
+        return {"dw": ("kernel", (k, k, 1, c)), "pw": ("kernel", (1, 1, c, c)), "bn": ("bn", (c,))}
+    if name in ("conv_1x1", "conv_3x3"):
+        k = _kernel_size(name)
+        return {"conv": ("kernel", (k, k, c, c)), "bn": ("bn", (c,))}
+    if name in ("conv_3x1_1x3", "conv_7x1_1x7"):
+        k = int(name[5])
+        return {"row": ("kernel", (1, k, c, c)), "col": ("kernel", (k, 1, c, c)), "bn": ("bn", (c,))}
+    if name == "skip_connect" and stride == 2:
+        return {"fr1": ("kernel", (1, 1, c, c // 2)), "fr2": ("kernel", (1, 1, c, c // 2)), "bn": ("bn", (c,))}
+    return {}
+
+
+def op_param_count(name: str, c: int, stride: int, affine: bool) -> int:
+    n = 0
+    for kind, shape in op_params(name, c, stride).values():
+        n += int(np.prod(shape)) * (2 if kind == "bn" else 1) if (kind == "kernel" or affine) else 0
+    return n
+
+
+def op_macs(name: str, c: int, h: int, w: int, stride: int) -> int:
+    """Multiply-accumulates of one op per image (convolutions only), input `h x w`."""
+    ho, wo = -(-h // stride), -(-w // stride)
+    if name.startswith(("sep_conv", "dil_sep_conv")):
+        k = _kernel_size(name)
+        return 2 * (ho * wo * c * k * k + ho * wo * c * c)
+    if name.startswith("dil_conv"):
+        k = _kernel_size(name)
+        return ho * wo * c * k * k + ho * wo * c * c
+    if name in ("conv_1x1", "conv_3x3"):
+        k = _kernel_size(name)
+        return ho * wo * c * c * k * k
+    if name in ("conv_3x1_1x3", "conv_7x1_1x7"):
+        k = int(name[5])
+        return h * wo * c * c * k + ho * wo * c * c * k
+    if name == "skip_connect" and stride == 2:
+        return ho * wo * c * c
+    return 0
+
+
+def factorized_reduce(x, w1, w2, bn=None):
+    """ReLU, two 1x1 stride-2 convs (the second on the input shifted by one pixel, zero padded
+    at the bottom/right), concatenated, BN (DARTS' FactorizedReduce)."""
+    x = jax.nn.relu(x)
+    a = x[:, ::2, ::2, :] @ w1[0, 0]
+    xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    b = xp[:, 1::2, 1::2, :] @ w2[0, 0]
+    y = jnp.concatenate([a, b], axis=-1)
+    return ops.batch_norm(y, *(() if bn is None else (bn["scale"], bn["bias"])))
+
+
+def apply_op(name: str, p: dict, x, stride: int, affine: bool):
+    """One op of the DARTS family (pycls `operations.py`) on `x`; `p` its parameters."""
+    def bn(y, key):
+        return ops.batch_norm(y, p[key]["scale"], p[key]["bias"]) if affine else ops.batch_norm(y)
+
+    if name == "none":
+        return jnp.zeros_like(x[:, ::stride, ::stride, :])
+    if name == "skip_connect":
+        return x if stride == 1 else factorized_reduce(x, p["fr1"]["kernel"], p["fr2"]["kernel"], p["bn"] if affine else None)
+    if name == "avg_pool_3x3":
+        return ops.avg_pool(x, 3, stride, 1, count_include_pad=False)
+    if name.startswith("max_pool"):
+        k = _kernel_size(name)
+        return ops.max_pool(x, k, stride, (k - 1) // 2)
+    if name.startswith(("sep_conv", "dil_sep_conv")):
+        d = 2 if name.startswith("dil") else 1
+        y = ops.depthwise_conv2d(jax.nn.relu(x), p["dw1"]["kernel"], stride, d)
+        y = bn(y @ p["pw1"]["kernel"][0, 0], "bn1")
+        y = ops.depthwise_conv2d(jax.nn.relu(y), p["dw2"]["kernel"], 1, d)
+        return bn(y @ p["pw2"]["kernel"][0, 0], "bn2")
+    if name.startswith("dil_conv"):
+        y = ops.depthwise_conv2d(jax.nn.relu(x), p["dw"]["kernel"], stride, 2)
+        return bn(y @ p["pw"]["kernel"][0, 0], "bn")
+    if name in ("conv_1x1", "conv_3x3"):
+        return bn(ops.conv2d(jax.nn.relu(x), p["conv"]["kernel"], stride), "bn")
+    if name in ("conv_3x1_1x3", "conv_7x1_1x7"):
+        k = int(name[5])
+        y = ops.conv2d_rect(jax.nn.relu(x), p["row"]["kernel"], (1, stride), (0, (k - 1) // 2))
+        y = ops.conv2d_rect(y, p["col"]["kernel"], (stride, 1), ((k - 1) // 2, 0))
+        return bn(y, "bn")
+    raise ValueError(f"unknown op {name!r}")
+
+
+def _edge(op_names, stride, affine):
+    branches = [functools.partial(lambda n, p, x: apply_op(n, p.get(n, {}), x, stride, affine), n) for n in op_names]
+
+    @jax.checkpoint
+    def run(op, p, x):
+        return lax.switch(op, branches, p, x)
+    return run
+
+
+class OpParams(nn.Module):
+    """The parameters of every op of the set for `edges` edges (leading axis), `{op: {part}}`."""
+    op_names: tuple
+    c: int
+    stride: int
+    edges: int
+    affine: bool
+
+    @nn.compact
+    def __call__(self):
+        out = {}
+        for name in self.op_names:
+            parts = {}
+            for part, (kind, shape) in op_params(name, self.c, self.stride).items():
+                if kind == "kernel":
+                    parts[part] = {"kernel": Kernel((self.edges,) + shape, name=f"{name}_{part}")()}
+                elif self.affine:
+                    parts[part] = BNParams((self.edges,) + shape, name=f"{name}_{part}")()
+            if parts:
+                out[name] = parts
+        return out
+
+
+def cell_genes(enc, cell_type: int, n_nodes: int):
+    """(inputs [2N], ops [2N], concat mask [N]) of one cell type from the flat encoding."""
+    block = 5 * n_nodes
+    g = enc[cell_type * block: cell_type * block + 4 * n_nodes].reshape(2 * n_nodes, 2)
+    return g[:, 0], g[:, 1], enc[cell_type * block + 4 * n_nodes: (cell_type + 1) * block]
+
+
+def concat_order(mask):
+    """Slot -> node index (ascending over the nodes in the concat, padded) and slot on/off."""
+    n = mask.shape[0]
+    order = jnp.argsort(1 - mask, stable=True)
+    on = (jnp.arange(n) < jnp.sum(mask)).astype(jnp.float32)
+    return order, on
+
+
+class Cell(nn.Module):
+    """One cell at `c` channels; `__call__(s0, s1, enc)` -> `[n, h, w, n_nodes * c]`."""
+    op_names: tuple
+    n_nodes: int
+    c: int
+    c_pp: int
+    c_p: int
+    reduction: bool
+    reduction_prev: bool
+    affine_ops: bool
+
+    @nn.compact
+    def __call__(self, s0, s1, enc):
+        c, n_nodes = self.c, self.n_nodes
+        if self.reduction_prev:
+            fr1 = Kernel((1, 1, self.c_pp, c // 2), name="pre0_fr1")()
+            fr2 = Kernel((1, 1, self.c_pp, c // 2), name="pre0_fr2")()
+            s0 = factorized_reduce(s0, fr1, fr2, BNParams((c,), name="pre0_bn")())
+        else:
+            bn0 = BNParams((c,), name="pre0_bn")()
+            s0 = ops.batch_norm(jax.nn.relu(s0) @ Kernel((1, 1, self.c_pp, c), name="pre0")()[0, 0], bn0["scale"], bn0["bias"])
+        bn1 = BNParams((c,), name="pre1_bn")()
+        s1 = ops.batch_norm(jax.nn.relu(s1) @ Kernel((1, 1, self.c_p, c), name="pre1")()[0, 0], bn1["scale"], bn1["bias"])
+        inputs, op_ids, mask = cell_genes(enc, int(self.reduction), n_nodes)
+        edges = 2 * n_nodes
+        p1 = OpParams(self.op_names, c, 1, edges, self.affine_ops, name="ops")()
+        n, h, w = s1.shape[0], -(-s1.shape[1] // (2 if self.reduction else 1)), -(-s1.shape[2] // (2 if self.reduction else 1))
+        edge1 = _edge(self.op_names, 1, self.affine_ops)
+        if self.reduction:
+            p2 = OpParams(self.op_names, c, 2, edges, self.affine_ops, name="ops_s2")()
+            edge2 = _edge(self.op_names, 2, self.affine_ops)
+            s01 = jnp.stack([s0, s1])
+            buf = jnp.zeros((n_nodes, n, h, w, c), s1.dtype)
+
+            def body(buf, xs):
+                e, inp, op, pa, pb = xs
+                y = lax.cond(inp < 2,
+                             lambda: edge2(op, pb, s01[jnp.minimum(inp, 1)]),
+                             lambda: edge1(op, pa, buf[jnp.maximum(inp - 2, 0)]))
+                return buf.at[e // 2].add(y), None
+            buf, _ = lax.scan(body, buf, (jnp.arange(edges), inputs, op_ids, p1, p2))
+            nodes = buf
+        else:
+            buf = jnp.zeros((n_nodes + 2, n, h, w, c), s1.dtype).at[0].set(s0).at[1].set(s1)
+
+            def body(buf, xs):
+                e, inp, op, pa = xs
+                return buf.at[2 + e // 2].add(edge1(op, pa, buf[inp])), None
+            buf, _ = lax.scan(body, buf, (jnp.arange(edges), inputs, op_ids, p1))
+            nodes = buf[2:]
+        order, on = concat_order(mask)
+        return jnp.concatenate([nodes[order[s]] * on[s] for s in range(n_nodes)], axis=-1)
+
+
+def _bn(x, name):
+    p = BNParams((x.shape[-1],), name=name)()
+    return ops.batch_norm(x, p["scale"], p["bias"])
+
+
+def reduction_cells(depth: int) -> tuple:
+    return (depth // 3, 2 * depth // 3)
+
+
+class CellNet(nn.Module):
+    """The classifier-free cell network; `apply(params, images, enc)` -> 3 features, deepest first."""
+    op_names: tuple
+    n_nodes: int
+    width: int
+    depth: int
+    affine_ops: bool = True
+    skeleton: str = "cifar"
+    target_size: int = 8
+
+    @nn.compact
+    def __call__(self, images, enc):
+        c = self.width
+        if self.skeleton == "cifar":
+            s = _bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], 3 * c), name="stem")()), "stem_bn")
+            s0 = s1 = s
+            c_pp = c_p = 3 * c
+            red_prev = False
+        else:
+            s0 = _bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], c // 2), name="stem0a")(), 2), "stem0a_bn")
+            s0 = _bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c // 2, c), name="stem0b")(), 2), "stem0b_bn")
+            s1 = _bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c, c), name="stem1")(), 2), "stem1_bn")
+            c_pp = c_p = c
+            red_prev = True
+        feats, cc = [], c
+        reductions = reduction_cells(self.depth)
+        for i in range(self.depth):
+            red = i in reductions
+            if red:
+                cc *= 2
+                feats.append(s1)
+            out = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops, name=f"cell{i}")(s0, s1, enc)
+            s0, s1 = s1, out
+            c_pp, c_p, red_prev = c_p, self.n_nodes * cc, red
+        feats.append(s1)
+        return tuple(ops.resize_nearest(f, self.target_size) for f in reversed(feats))
+
+    # --- the network's shape bookkeeping (static) --------------------------------------
+    def plan(self):
+        """Per cell: (channels, reduction, reduction_prev, producer of s0, producer of s1), a
+        producer being the cell index whose output the input is (-1 = the stem)."""
+        out, cc, red_prev = [], self.width, self.skeleton != "cifar"
+        prev_prev, prev = -1, -1
+        for i in range(self.depth):
+            red = i in reduction_cells(self.depth)
+            cc *= 2 if red else 1
+            out.append((cc, red, red_prev, prev_prev, prev))
+            prev_prev, prev, red_prev = prev, i, red
+        return out
+
+    def feature_producers(self):
+        """For each returned feature (deepest first): (producer cell, its channels)."""
+        plan, got = self.plan(), []
+        for i in reduction_cells(self.depth):
+            got.append(i - 1)
+        got.append(self.depth - 1)
+        return [(j, plan[j][0] if j >= 0 else None) for j in reversed(got)]
+
+    def _real_count(self, enc, j):
+        """Real channels of producer `j`'s output (a traced scalar) and its padded count."""
+        if j < 0:
+            c = 3 * self.width if self.skeleton == "cifar" else self.width
+            return jnp.float32(c), c
+        cc, red, *_ = self.plan()[j]
+        mask = cell_genes(enc, int(red), self.n_nodes)[2]
+        return jnp.sum(mask).astype(jnp.float32) * cc, self.n_nodes * cc
+
+    def adapt_params(self, params, enc, scheme):
+        """Rescale the preprocessing kernels that read a padded cell output to the real fan-in."""
+        out = dict(params)
+        for i, (cc, red, red_prev, pp, p) in enumerate(self.plan()):
+            cell = dict(out[f"cell{i}"])
+            reads = [("pre1", p, cc)] + ([("pre0_fr1", pp, cc // 2), ("pre0_fr2", pp, cc // 2)] if red_prev
+                                          else [("pre0", pp, cc)])
+            for name, producer, c_out in reads:
+                real, padded = self._real_count(enc, producer)
+                if producer < 0:
+                    continue
+                ratio = (initializers._gains_traced(jnp.maximum(real, 1.0), c_out)[scheme]
+                         / initializers._gains_traced(padded, c_out)[scheme])
+                cell[name] = {"kernel": cell[name]["kernel"] * ratio}
+            out[f"cell{i}"] = cell
+        return out
+
+    def adapt_heads(self, heads, enc, scheme):
+        """Rescale the proxy heads' initial kernels (and PyTorch-default biases) to the real
+        channels of the features they read."""
+        new = []
+        for b, h in enumerate(heads):
+            j, _ = self.feature_producers()[b]
+            real, padded = self._real_count(enc, j)
+            k, _, c_in, c_out = h["conv"]["kernel"].shape
+            fi_real = k * k * jnp.maximum(real, 1.0)
+            ratio = (initializers._gains_traced(fi_real, k * k * c_out)[scheme]
+                     / initializers._gains_traced(k * k * c_in, k * k * c_out)[scheme])
+            conv = {"kernel": h["conv"]["kernel"] * ratio,
+                    "bias": h["conv"]["bias"] * jnp.sqrt(k * k * c_in / fi_real)}
+            new.append({"conv": conv, "bn": h["bn"]})
+        return tuple(new)
+
+
+# --- genotypes: parse, check, encode (numpy) ----------------------------------------------
+
+def encode_genotype(normal, normal_concat, reduce, reduce_concat, op_names, n_nodes) -> np.ndarray:
+    """Encode `[(op name or id, input), ...]` lists and concat lists; raises SpaceError."""
+    out = []
+    for label, pairs, concat in (("normal", normal, normal_concat), ("reduce", reduce, reduce_concat)):
+        if not isinstance(pairs, (list, tuple)) or len(pairs) != 2 * n_nodes:
+            raise SpaceError(f"{label} cell must list {2 * n_nodes} (op, input) pairs for {n_nodes} nodes, "
+                             f"got {len(pairs) if isinstance(pairs, (list, tuple)) else pairs!r}")
+        rows = []
+        for e, pair in enumerate(pairs):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise SpaceError(f"{label} edge #{e} is not an (op, input) pair: {pair!r}")
+            op, inp = pair
+            if isinstance(op, str):
+                if op not in op_names:
+                    raise SpaceError(f"{label} edge #{e}: op {op!r} is not in this space ({', '.join(op_names)})")
+                op = op_names.index(op)
+            elif isinstance(op, bool) or not isinstance(op, (int, np.integer)) or not 0 <= op < len(op_names):
+                raise SpaceError(f"{label} edge #{e}: op id must be 0-{len(op_names) - 1} or a name, got {op!r}")
+            node = e // 2
+            if isinstance(inp, bool) or not isinstance(inp, (int, np.integer)) or not 0 <= inp < 2 + node:
+                raise SpaceError(f"{label} edge #{e} (node {2 + node}) must read a state 0-{1 + node}, got {inp!r}")
+            rows += [int(inp), int(op)]
+        if concat is None:
+            used = {int(p[1]) for p in pairs}
+            concat = [j for j in range(2, 2 + n_nodes) if j not in used]
+        concat = list(concat) if isinstance(concat, (list, tuple, range)) else concat
+        if not isinstance(concat, list) or not concat or any(
+                isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 2 <= j < 2 + n_nodes for j in concat):
+            raise SpaceError(f"{label}_concat must list intermediate nodes 2-{1 + n_nodes}, got {concat!r}")
+        if len(set(concat)) != len(concat):
+            raise SpaceError(f"{label}_concat repeats a node: {concat!r}")
+        mask = [0] * n_nodes
+        for j in concat:
+            mask[j - 2] = 1
+        out += rows + mask
+    return np.asarray(out, np.int32)
+
+
+def decode_genotype(enc, op_names, n_nodes) -> dict:
+    enc = [int(v) for v in np.asarray(enc).reshape(-1)]
+    g = {}
+    for t, label in enumerate(("normal", "reduce")):
+        block = enc[t * 5 * n_nodes: (t + 1) * 5 * n_nodes]
+        g[label] = [[op_names[block[2 * e + 1]], block[2 * e]] for e in range(2 * n_nodes)]
+        g[f"{label}_concat"] = [2 + j for j in range(n_nodes) if block[4 * n_nodes + j]]
+    return g
+
+
+def genotype_len(n_nodes: int) -> int:
+    return 2 * 5 * n_nodes
+
+
+def analytic_macs(enc, op_names, n_nodes, width, depth, skeleton, input_size) -> float:
+    """Conv MACs per image of the classifier-free network (real channels only)."""
+    enc = np.asarray(enc).reshape(-1)
+    c = width
+    if skeleton == "cifar":
+        h = input_size
+        total = ops.conv_macs(h, h, 3, 3 * c, 3)
+        real_prev = real_pp = 3 * c
+    else:
+        h1, h2, h3 = -(-input_size // 2), -(-input_size // 4), -(-input_size // 8)
+        total = ops.conv_macs(h1, h1, 3, c // 2, 3) + ops.conv_macs(h2, h2, c // 2, c, 3) + ops.conv_macs(h3, h3, c, c, 3)
+        h = h3
+        real_prev = real_pp = c
+    cc, h_p = c, h   # h_p: resolution of the previous cell's output (s1); s0 is brought to it
+    for i in range(depth):
+        red = i in reduction_cells(depth)
+        cc *= 2 if red else 1
+        # preprocessing: s0 (factorized reduce when the previous cell reduced) and s1, both to h_p
+        total += ops.conv_macs(h_p, h_p, real_pp, cc, 1) + ops.conv_macs(h_p, h_p, real_prev, cc, 1)
+        g = enc[int(red) * 5 * n_nodes: (int(red) + 1) * 5 * n_nodes]
+        for e in range(2 * n_nodes):
+            inp, op = g[2 * e], g[2 * e + 1]
+            stride = 2 if red and inp < 2 else 1
+            total += op_macs(op_names[op], cc, h_p, h_p, stride)
+        n_cat = int(g[4 * n_nodes:].sum())
+        real_pp, real_prev = real_prev, n_cat * cc
+        h_p = -(-h_p // 2) if red else h_p
+    return float(total)
+
+
+def analytic_params(enc, op_names, n_nodes, width, depth, affine_ops, num_classes, skeleton="cifar") -> int:
+    """Parameters of the whole classifier network as PyTorch counts them (conv without bias,
+    BN affine in stem/preprocessing, in the ops when `affine_ops`; linear head with bias; no
+    auxiliary head)."""
+    enc = np.asarray(enc).reshape(-1)
+    c = width
+    if skeleton == "cifar":
+        total = 27 * 3 * c + 2 * 3 * c
+        real_prev = real_pp = 3 * c
+    else:
+        total = 27 * (c // 2) + c + 9 * (c // 2) * c + 2 * c + 9 * c * c + 2 * c
+        real_prev = real_pp = c
+    cc = c
+    for i in range(depth):
+        red = i in reduction_cells(depth)
+        cc *= 2 if red else 1
+        total += real_pp * cc + 2 * cc + real_prev * cc + 2 * cc
+        g = enc[int(red) * 5 * n_nodes: (int(red) + 1) * 5 * n_nodes]
+        for e in range(2 * n_nodes):
+            inp, op = g[2 * e], g[2 * e + 1]
+            total += op_param_count(op_names[op], cc, 2 if red and inp < 2 else 1, affine_ops)
+        real_pp, real_prev = real_prev, int(g[4 * n_nodes:].sum()) * cc
+    return int(total + real_prev * num_classes + num_classes)
+
+
+# --- the space --------------------------------------------------------------------------
+
+class CellSpace(Space):
+    """A DARTS-family cell space: `op_names`, `n_nodes`, the network size (`width`, `depth`,
+    `skeleton`) and whether the ops' BatchNorms are affine. Subclasses parse their benchmark's
+    formats into genotypes (`genotype_of(raw) -> dict`)."""
+
+    op_names: tuple = ()
+    n_nodes: int = 4
+    affine_ops: bool = True
+
+    def __init__(self, name, width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
+        for key, v, lo in (("width", width, 2), ("depth", depth, 3), ("input_size", input_size, 4)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise SpaceError(f"{name} option {key} must be an integer >= {lo}, got {v!r}")
+        if skeleton not in ("cifar", "imagenet"):
+            raise SpaceError(f"{name} option skeleton must be 'cifar' or 'imagenet', got {skeleton!r}")
+        if width % 2:
+            raise SpaceError(f"{name} option width must be even (factorized reduce halves it), got {width}")
+        self.name, self.width, self.depth, self.skeleton = name, int(width), int(depth), skeleton
+        self.input_size = int(input_size)
+        self.target_size = target_size or max(self.input_size // 4, 1)
+        self.encoding_shape = (genotype_len(self.n_nodes),)
+
+    # --- architectures -------------------------------------------------------------
+    def genotype_of(self, raw) -> dict:
+        raise NotImplementedError
+
+    def parse(self, raw) -> np.ndarray:
+        if isinstance(raw, np.ndarray):
+            raw = raw.tolist()
+        g = self.genotype_of(raw)
+        return encode_genotype(g["normal"], g.get("normal_concat"), g["reduce"], g.get("reduce_concat"),
+                               self.op_names, self.n_nodes)
+
+    def genotype(self, encoding) -> dict:
+        return decode_genotype(encoding, self.op_names, self.n_nodes)
+
+    def check_encodings(self, encodings):
+        super().check_encodings(encodings)
+        for e in np.asarray(encodings):
+            try:
+                again = self.parse_genotype_dict(self.genotype_safe(e))
+            except SpaceError as err:
+                raise SpaceError(f"invalid encoding: {err}") from None
+            if not np.array_equal(again, e):
+                raise SpaceError("invalid encoding: concat masks must be 0/1")
+
+    def genotype_safe(self, e) -> dict:
+        e = np.asarray(e).reshape(-1)
+        ops_ = e.reshape(2, 5 * self.n_nodes)[:, :4 * self.n_nodes].reshape(2, -1, 2)[..., 1]
+        if ops_.min() < 0 or ops_.max() >= len(self.op_names):
+            raise SpaceError(f"op ids must lie in [0, {len(self.op_names)})")
+        return self.genotype(e)
+
+    def parse_genotype_dict(self, g) -> np.ndarray:
+        return encode_genotype(g["normal"], g["normal_concat"], g["reduce"], g["reduce_concat"],
+                               self.op_names, self.n_nodes)
+
+    # --- network -------------------------------------------------------------------
+    def _stage_channels(self):
+        return [self.width * 2 ** s for s in range(3)]
+
+    @property
+    def feature_channels(self) -> tuple:
+        return tuple(j_c * self.n_nodes for _, j_c in self.module().feature_producers())
+
+    def module(self):
+        return CellNet(tuple(self.op_names), self.n_nodes, self.width, self.depth, self.affine_ops,
+                       self.skeleton, self.target_size)
+
+    def macs(self, encodings) -> np.ndarray:
+        enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])
+        return np.asarray([analytic_macs(e, self.op_names, self.n_nodes, self.width, self.depth,
+                                         self.skeleton, self.input_size) for e in enc], np.float64)
+
+    @property
+    def max_macs(self) -> float:
+        """MACs of the costliest genotype: every edge the op of the set with the most MACs
+        (reading a cell input, so strided in reduction cells), every node concatenated."""
+        costs = [op_macs(n, 8, 8, 8, 1) for n in self.op_names]
+        best = int(np.argmax(costs))
+        row = [0, best, 1, best] * self.n_nodes + [1] * self.n_nodes
+        return float(self.macs(np.asarray([row + row], np.int32))[0])
+
+    def param_count(self, encodings, num_classes: int = 10, width=None, depth=None) -> np.ndarray:
+        """Parameters of the whole classifier (stem, cells, linear head; no auxiliary head) as
+        PyTorch counts them, at this space's size or the given `width`/`depth`."""
+        enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])
+        w, d = width or self.width, depth or self.depth
+        return np.asarray([analytic_params(e, self.op_names, self.n_nodes, w, d, self.affine_ops,
+                                           num_classes, self.skeleton) for e in enc], np.float64)
