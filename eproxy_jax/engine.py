@@ -173,18 +173,19 @@ class Engine:
     def _context(self, bucket):
         if bucket not in self._ctx:
             t = time.perf_counter()
-            self._ctx[bucket] = self._prepare(self.seeds, self._net(bucket))
+            self._ctx[bucket] = self._prepare(self.seeds, self._net(bucket), bucket)
             jax.block_until_ready(self._ctx[bucket])
             self.prepare_s += time.perf_counter() - t
         return self._ctx[bucket]
 
     # -- pure pieces ----------------------------------------------------------------
-    def _prepare(self, seeds, net=None):
+    def _prepare(self, seeds, net=None, bucket=None):
         keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
         sp, net = self.space, (net if net is not None else self.net)
+        channels = sp.feature_channels_of(bucket) if self.bucketed else sp.feature_channels
 
         def one(key, setting, images):
-            return proxy.prepare(key, setting, net, images, sp.encoding_shape, sp.feature_channels, sp.target_size)
+            return proxy.prepare(key, setting, net, images, sp.encoding_shape, channels, sp.target_size)
 
         return jax.jit(jax.vmap(one, in_axes=(0, None, None)))(keys, self.setting, self.images)
 

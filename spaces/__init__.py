@@ -21,6 +21,7 @@ class SpaceInfo:
     description: str = ""
     aliases: tuple = field(default_factory=tuple)
     classes: dict = field(default_factory=dict)  # dataset name -> classes of its classifier (peer proxies)
+    truth_hint: str = ""              # where to get the truth file when none is bundled
 
 
 REGISTRY: dict[str, SpaceInfo] = {
@@ -54,6 +55,26 @@ REGISTRY: dict[str, SpaceInfo] = {
     ),
 }
 
+# The NDS cell spaces (spaces/nds.py): no bundled truth, the user's NDS JSON via --truth.
+_NDS_CELLS = {
+    "nds-darts": ("DARTS", "DARTS.json"), "nds-darts-fix-w-d": ("DARTS, fixed width/depth", "DARTS_fix-w-d.json"),
+    "nds-enas": ("ENAS", "ENAS.json"), "nds-enas-fix-w-d": ("ENAS, fixed width/depth", "ENAS_fix-w-d.json"),
+    "nds-amoeba": ("Amoeba", "Amoeba.json"), "nds-nasnet": ("NASNet", "NASNet.json"), "nds-pnas": ("PNAS", "PNAS.json"),
+    "nds-pnas-fix-w-d": ("PNAS, fixed width/depth", "PNAS_fix-w-d.json"),
+    "nds-darts-in": ("DARTS (ImageNet)", "DARTS_in.json"),
+    "nds-darts-fix-w-d-in": ("DARTS, fixed width/depth (ImageNet)", "DARTS_fix-w-d_in.json"),
+    "nds-enas-in": ("ENAS (ImageNet)", "ENAS_in.json"), "nds-amoeba-in": ("Amoeba (ImageNet)", "Amoeba_in.json"),
+    "nds-nasnet-in": ("NASNet (ImageNet)", "NASNet_in.json"), "nds-pnas-in": ("PNAS (ImageNet)", "PNAS_in.json"),
+}
+for _name, (_what, _file) in _NDS_CELLS.items():
+    _ds = "imagenet" if _name.endswith("-in") else "cifar10"
+    REGISTRY[_name] = SpaceInfo(
+        module="spaces.nds", datasets={_ds: None}, default_dataset=_ds,
+        description=f"NDS {_what} cell space (user's NDS JSON via --truth)",
+        classes={_ds: 1000 if _ds == "imagenet" else 10},
+        truth_hint=(f"{_name} has no bundled truth (the NDS data is not redistributed): download data.zip "
+                    f"from https://github.com/facebookresearch/nds and pass --truth PATH/{_file}"))
+
 
 class SpaceError(ValueError):
     """Unknown space or dataset, or a malformed architecture (one-line message)."""
@@ -72,7 +93,7 @@ def check_dataset(space: str, dataset: str | None, have_truth_file: bool = False
     if dataset not in i.datasets:
         raise SpaceError(f"unknown dataset {dataset!r} for space {space} (available: {', '.join(i.datasets)})")
     if i.datasets[dataset] is None and not have_truth_file:
-        raise SpaceError(f"no bundled truth table for {space}/{dataset}: pass --truth FILE")
+        raise SpaceError(i.truth_hint or f"no bundled truth table for {space}/{dataset}: pass --truth FILE")
     return dataset
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SpaceError, truth_path
+from . import SpaceError, info, truth_path
 
 
 def read_json(path) -> object:
@@ -78,6 +78,10 @@ class Space:
         deepest first, each already resized to `target_size`."""
         raise NotImplementedError
 
+    def feature_channels_of(self, bucket) -> tuple:
+        """Feature channels of the module of a shape bucket (spaces with `bucket_of`)."""
+        return self.feature_channels
+
     def macs(self, encodings: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -113,7 +117,8 @@ class Space:
         if path is None:
             path = truth_path(self.name, dataset)
             if path is None:
-                raise SpaceError(f"no bundled truth table for {self.name}/{dataset}: pass --truth FILE")
+                raise SpaceError(info(self.name).truth_hint
+                                 or f"no bundled truth table for {self.name}/{dataset}: pass --truth FILE")
         records = read_json(path)
         if not isinstance(records, list) or not records:
             raise SpaceError(f"{path}: expected a non-empty JSON list of [architecture, value] pairs")

@@ -468,11 +468,15 @@ def analytic_params(enc, op_names, n_nodes, width, depth, affine_ops, num_classe
 class CellSpace(Space):
     """A DARTS-family cell space: `op_names`, `n_nodes`, the network size (`width`, `depth`,
     `skeleton`) and whether the ops' BatchNorms are affine. Subclasses parse their benchmark's
-    formats into genotypes (`genotype_of(raw) -> dict`)."""
+    formats into genotype dicts (`genotype_of(raw)`). With `variable_size` (NDS spaces whose
+    records carry their own `width` and `depth`) the encoding ends with `[width, depth]` and
+    each (width, depth) is a shape bucket with its own program (`bucket_of`, `module(bucket)`)."""
 
     op_names: tuple = ()
     n_nodes: int = 4
     affine_ops: bool = True
+    variable_size: bool = False
+    encoding_max = None
 
     def __init__(self, name, width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
         for key, v, lo in (("width", width, 2), ("depth", depth, 3), ("input_size", input_size, 4)):
@@ -485,7 +489,8 @@ class CellSpace(Space):
         self.name, self.width, self.depth, self.skeleton = name, int(width), int(depth), skeleton
         self.input_size = int(input_size)
         self.target_size = target_size or max(self.input_size // 4, 1)
-        self.encoding_shape = (genotype_len(self.n_nodes),)
+        self.glen = genotype_len(self.n_nodes)
+        self.encoding_shape = (self.glen + (2 if self.variable_size else 0),)
 
     # --- architectures -------------------------------------------------------------
     def genotype_of(self, raw) -> dict:
@@ -495,63 +500,99 @@ class CellSpace(Space):
         if isinstance(raw, np.ndarray):
             raw = raw.tolist()
         g = self.genotype_of(raw)
-        return encode_genotype(g["normal"], g.get("normal_concat"), g["reduce"], g.get("reduce_concat"),
-                               self.op_names, self.n_nodes)
+        enc = encode_genotype(g["normal"], g.get("normal_concat"), g["reduce"], g.get("reduce_concat"),
+                              self.op_names, self.n_nodes)
+        if not self.variable_size:
+            return enc
+        return np.concatenate([enc, np.asarray(self.check_size(g.get("width"), g.get("depth")), np.int32)])
+
+    def check_size(self, width, depth):
+        for key, v, lo in (("width", width, 2), ("depth", depth, 3)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise SpaceError(f"{self.name} architectures need an integer {key} >= {lo}, got {v!r}")
+        if width % 2:
+            raise SpaceError(f"{self.name}: width must be even (factorized reduce halves it), got {width}")
+        if width >= 10 ** 6 or depth >= 1000:
+            raise SpaceError(f"{self.name}: width {width} / depth {depth} out of range")
+        return int(width), int(depth)
 
     def genotype(self, encoding) -> dict:
-        return decode_genotype(encoding, self.op_names, self.n_nodes)
+        e = np.asarray(encoding).reshape(-1)
+        g = decode_genotype(e[:self.glen], self.op_names, self.n_nodes)
+        if self.variable_size:
+            g["width"], g["depth"] = int(e[self.glen]), int(e[self.glen + 1])
+        return g
+
+    def sizes(self, encodings) -> np.ndarray:
+        """`[n, 2]` (width, depth) of each encoding's network."""
+        enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])
+        if self.variable_size:
+            return enc[:, self.glen:self.glen + 2].astype(np.int64)
+        return np.tile(np.asarray([[self.width, self.depth]], np.int64), (len(enc), 1))
 
     def check_encodings(self, encodings):
         super().check_encodings(encodings)
         for e in np.asarray(encodings):
             try:
-                again = self.parse_genotype_dict(self.genotype_safe(e))
+                ops_ = e[:self.glen].reshape(2, 5 * self.n_nodes)[:, :4 * self.n_nodes].reshape(2, -1, 2)[..., 1]
+                if ops_.min() < 0 or ops_.max() >= len(self.op_names):
+                    raise SpaceError(f"op ids must lie in [0, {len(self.op_names)})")
+                g = self.genotype(e)
+                again = encode_genotype(g["normal"], g["normal_concat"], g["reduce"], g["reduce_concat"],
+                                        self.op_names, self.n_nodes)
+                if self.variable_size:
+                    again = np.concatenate([again, np.asarray(self.check_size(g["width"], g["depth"]), np.int32)])
             except SpaceError as err:
                 raise SpaceError(f"invalid encoding: {err}") from None
             if not np.array_equal(again, e):
                 raise SpaceError("invalid encoding: concat masks must be 0/1")
 
-    def genotype_safe(self, e) -> dict:
-        e = np.asarray(e).reshape(-1)
-        ops_ = e.reshape(2, 5 * self.n_nodes)[:, :4 * self.n_nodes].reshape(2, -1, 2)[..., 1]
-        if ops_.min() < 0 or ops_.max() >= len(self.op_names):
-            raise SpaceError(f"op ids must lie in [0, {len(self.op_names)})")
-        return self.genotype(e)
-
-    def parse_genotype_dict(self, g) -> np.ndarray:
-        return encode_genotype(g["normal"], g["normal_concat"], g["reduce"], g["reduce_concat"],
-                               self.op_names, self.n_nodes)
-
     # --- network -------------------------------------------------------------------
-    def _stage_channels(self):
-        return [self.width * 2 ** s for s in range(3)]
+    def _net(self, width, depth):
+        return CellNet(tuple(self.op_names), self.n_nodes, int(width), int(depth), self.affine_ops,
+                       self.skeleton, self.target_size)
+
+    @staticmethod
+    def bucket_key(width, depth) -> int:
+        return int(width) * 1000 + int(depth)
+
+    def module(self, bucket=None):
+        if bucket is None:
+            return self._net(self.width, self.depth)
+        return self._net(*divmod(int(bucket), 1000))
+
+    def _channels(self, net):
+        return tuple(c * self.n_nodes for _, c in net.feature_producers())
 
     @property
     def feature_channels(self) -> tuple:
-        return tuple(j_c * self.n_nodes for _, j_c in self.module().feature_producers())
+        return self._channels(self.module())
 
-    def module(self):
-        return CellNet(tuple(self.op_names), self.n_nodes, self.width, self.depth, self.affine_ops,
-                       self.skeleton, self.target_size)
+    def feature_channels_of(self, bucket) -> tuple:
+        return self._channels(self.module(bucket))
 
     def macs(self, encodings) -> np.ndarray:
         enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])
-        return np.asarray([analytic_macs(e, self.op_names, self.n_nodes, self.width, self.depth,
-                                         self.skeleton, self.input_size) for e in enc], np.float64)
+        return np.asarray([analytic_macs(e[:self.glen], self.op_names, self.n_nodes, w, d, self.skeleton, self.input_size)
+                           for e, (w, d) in zip(enc, self.sizes(enc))], np.float64)
 
     @property
     def max_macs(self) -> float:
-        """MACs of the costliest genotype: every edge the op of the set with the most MACs
-        (reading a cell input, so strided in reduction cells), every node concatenated."""
+        """MACs of the costliest genotype at this space's `width`/`depth` (the largest of the
+        records' sizes when they vary is not known in advance): every edge the op of the set
+        with the most MACs, reading a cell input, every node concatenated."""
         costs = [op_macs(n, 8, 8, 8, 1) for n in self.op_names]
         best = int(np.argmax(costs))
         row = [0, best, 1, best] * self.n_nodes + [1] * self.n_nodes
-        return float(self.macs(np.asarray([row + row], np.int32))[0])
+        g = np.asarray(row + row, np.int32)
+        return analytic_macs(g, self.op_names, self.n_nodes, self.width, self.depth, self.skeleton, self.input_size)
 
     def param_count(self, encodings, num_classes: int = 10, width=None, depth=None) -> np.ndarray:
         """Parameters of the whole classifier (stem, cells, linear head; no auxiliary head) as
-        PyTorch counts them, at this space's size or the given `width`/`depth`."""
+        PyTorch counts them, at each architecture's size or the given `width`/`depth`."""
         enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])
-        w, d = width or self.width, depth or self.depth
-        return np.asarray([analytic_params(e, self.op_names, self.n_nodes, w, d, self.affine_ops,
-                                           num_classes, self.skeleton) for e in enc], np.float64)
+        out = []
+        for e, (w, d) in zip(enc, self.sizes(enc)):
+            out.append(analytic_params(e[:self.glen], self.op_names, self.n_nodes, width or w, depth or d,
+                                       self.affine_ops, num_classes, self.skeleton))
+        return np.asarray(out, np.float64)

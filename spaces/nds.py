@@ -1,0 +1,129 @@
+"""The NDS cell spaces (Radosavovic et al., "On Network Design Spaces for Visual Recognition"):
+DARTS, ENAS, Amoeba, NASNet, PNAS and their fix-w-d / ImageNet (`-in`) variants, on the
+DARTS-family cell network of `spaces.cellnet` (pycls `nas.py`).
+
+The NDS data is not bundled (its licence and size keep it out; get `data.zip` from
+facebookresearch/nds): a space reads the user's NDS JSON (`--truth PATH/DARTS.json`), either a
+list of records or `{"top": [...], "mid": [...]}`; a record's `net` holds the `genotype`
+(`normal: [[op, input], ...]`, `normal_concat`, `reduce`, `reduce_concat`), `width` and
+`depth`; the accuracy is `100 - test_ep_top1[-1]`. The `-in` spaces are scored on the same
+32x32 CIFAR batch with the CIFAR skeleton by default, as the paper's authors did
+(`--space-option skeleton=imagenet` builds pycls' ImageNet network instead).
+
+Each record's own width and depth size its network: every (width, depth) pair is one shape
+bucket (one compiled program); `eproxy score` reports the count as `programs`.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import SpaceError
+from .base import read_json
+from .cellnet import CellSpace
+
+DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+             "dil_conv_3x3", "dil_conv_5x5")
+ENAS_OPS = ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "avg_pool_3x3", "max_pool_3x3")
+AMOEBA_OPS = ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "avg_pool_3x3", "max_pool_3x3",
+              "dil_sep_conv_3x3", "conv_7x1_1x7")
+NASNET_OPS = ("skip_connect", "conv_3x1_1x3", "conv_7x1_1x7", "dil_conv_3x3", "avg_pool_3x3", "max_pool_3x3",
+              "max_pool_5x5", "max_pool_7x7", "conv_1x1", "conv_3x3", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7")
+PNAS_OPS = ("sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "conv_7x1_1x7", "skip_connect", "avg_pool_3x3",
+            "max_pool_3x3", "dil_conv_3x3")
+
+# space name -> (op set, intermediate nodes, NDS file name)
+FAMILIES = {
+    "nds-darts": (DARTS_OPS, 4, "DARTS.json"),
+    "nds-darts-fix-w-d": (DARTS_OPS, 4, "DARTS_fix-w-d.json"),
+    "nds-enas": (ENAS_OPS, 5, "ENAS.json"),
+    "nds-enas-fix-w-d": (ENAS_OPS, 5, "ENAS_fix-w-d.json"),
+    "nds-amoeba": (AMOEBA_OPS, 5, "Amoeba.json"),
+    "nds-nasnet": (NASNET_OPS, 5, "NASNet.json"),
+    "nds-pnas": (PNAS_OPS, 5, "PNAS.json"),
+    "nds-pnas-fix-w-d": (PNAS_OPS, 5, "PNAS_fix-w-d.json"),
+    "nds-darts-in": (DARTS_OPS, 4, "DARTS_in.json"),
+    "nds-darts-fix-w-d-in": (DARTS_OPS, 4, "DARTS_fix-w-d_in.json"),
+    "nds-enas-in": (ENAS_OPS, 5, "ENAS_in.json"),
+    "nds-amoeba-in": (AMOEBA_OPS, 5, "Amoeba_in.json"),
+    "nds-nasnet-in": (NASNET_OPS, 5, "NASNet_in.json"),
+    "nds-pnas-in": (PNAS_OPS, 5, "PNAS_in.json"),
+}
+
+
+def read_records(path) -> list:
+    """The records of an NDS file: a list, or `{"top": [...], "mid": [...]}` concatenated."""
+    data = read_json(path)
+    if isinstance(data, dict):
+        if not all(isinstance(data.get(k, []), list) for k in data) or not data:
+            raise SpaceError(f"{path}: expected a list of NDS records or {{'top': [...], 'mid': [...]}}")
+        data = [r for k in sorted(data, key=lambda k: (k != "top", k)) for r in data[k]]
+    if not isinstance(data, list) or not data:
+        raise SpaceError(f"{path}: expected a non-empty list of NDS records")
+    return data
+
+
+def record_accuracy(rec, i, path) -> float:
+    top1 = rec.get("test_ep_top1") if isinstance(rec, dict) else None
+    if not isinstance(top1, list) or not top1 or isinstance(top1[-1], bool) or not isinstance(top1[-1], (int, float)):
+        raise SpaceError(f"{path}: record #{i} has no numeric test_ep_top1 list")
+    return 100.0 - float(top1[-1])
+
+
+class NDSCells(CellSpace):
+    variable_size = True
+
+    def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
+        if name not in FAMILIES:
+            raise SpaceError(f"unknown NDS cell space {name!r}")
+        self.op_names, self.n_nodes, self.nds_file = FAMILIES[name]
+        super().__init__(name, width, depth, skeleton, input_size, target_size)
+
+    def genotype_of(self, raw) -> dict:
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise SpaceError(f"not an {self.name} architecture (JSON expected): {raw[:80]!r}") from None
+        if not isinstance(raw, dict):
+            raise SpaceError(f"an {self.name} architecture is an NDS record, its 'net', or a genotype dict "
+                             f"with width and depth; got {str(raw)[:80]!r}")
+        net = raw.get("net", raw)
+        if not isinstance(net, dict):
+            raise SpaceError(f"{self.name}: 'net' must be a dict")
+        g = net.get("genotype", net)
+        if isinstance(g, (list, tuple)) and len(g) == 4:
+            g = dict(zip(("normal", "normal_concat", "reduce", "reduce_concat"), g))
+        if not isinstance(g, dict) or "normal" not in g or "reduce" not in g:
+            raise SpaceError(f"{self.name}: the record has no genotype with 'normal' and 'reduce' cells")
+        out = dict(g)
+        out.setdefault("width", net.get("width"))
+        out.setdefault("depth", net.get("depth"))
+        if out["width"] is None and out["depth"] is None:
+            out["width"], out["depth"] = self.width, self.depth
+        return out
+
+    def arch_id(self, encoding) -> str:
+        return json.dumps(self.genotype(encoding), separators=(",", ":"))
+
+    def bucket_of(self, encodings) -> np.ndarray:
+        return np.asarray([self.bucket_key(w, d) for w, d in self.sizes(encodings)], np.int64)
+
+    def load_truth(self, dataset=None, path=None, lower_is_better=False):
+        """An NDS file (records with `net` and `test_ep_top1`) or `[[arch, value], ...]`."""
+        if path is None:
+            return super().load_truth(dataset, path, lower_is_better)
+        records = read_records(path)
+        if all(isinstance(r, (list, tuple)) and len(r) == 2 for r in records):
+            return super().load_truth(dataset, path, lower_is_better)
+        archs, values = [], []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict) or "net" not in rec:
+                raise SpaceError(f"{path}: record #{i} is not an NDS record (no 'net')")
+            values.append(record_accuracy(rec, i, path))
+            archs.append(rec)
+        return self.encode_table(archs, values, path, lower_is_better)
+
+
+SPACE_CLASS = NDSCells
