@@ -55,22 +55,27 @@ REGISTRY: dict[str, SpaceInfo] = {
     ),
 }
 
-# The NDS cell spaces (spaces/nds.py): no bundled truth, the user's NDS JSON via --truth.
-_NDS_CELLS = {
-    "nds-darts": ("DARTS", "DARTS.json"), "nds-darts-fix-w-d": ("DARTS, fixed width/depth", "DARTS_fix-w-d.json"),
-    "nds-enas": ("ENAS", "ENAS.json"), "nds-enas-fix-w-d": ("ENAS, fixed width/depth", "ENAS_fix-w-d.json"),
-    "nds-amoeba": ("Amoeba", "Amoeba.json"), "nds-nasnet": ("NASNet", "NASNet.json"), "nds-pnas": ("PNAS", "PNAS.json"),
-    "nds-pnas-fix-w-d": ("PNAS, fixed width/depth", "PNAS_fix-w-d.json"),
-    "nds-darts-in": ("DARTS (ImageNet)", "DARTS_in.json"),
-    "nds-darts-fix-w-d-in": ("DARTS, fixed width/depth (ImageNet)", "DARTS_fix-w-d_in.json"),
-    "nds-enas-in": ("ENAS (ImageNet)", "ENAS_in.json"), "nds-amoeba-in": ("Amoeba (ImageNet)", "Amoeba_in.json"),
-    "nds-nasnet-in": ("NASNet (ImageNet)", "NASNet_in.json"), "nds-pnas-in": ("PNAS (ImageNet)", "PNAS_in.json"),
-}
-for _name, (_what, _file) in _NDS_CELLS.items():
+# The NDS spaces: cell spaces (spaces/nds.py) and AnyNet spaces (spaces/anynet.py); no bundled
+# truth, the user's NDS JSON via --truth.
+_NDS = (
+    ("nds", "nds-darts", "DARTS", "DARTS.json"), ("nds", "nds-darts-fix-w-d", "DARTS, fixed width/depth", "DARTS_fix-w-d.json"),
+    ("nds", "nds-enas", "ENAS", "ENAS.json"), ("nds", "nds-enas-fix-w-d", "ENAS, fixed width/depth", "ENAS_fix-w-d.json"),
+    ("nds", "nds-amoeba", "Amoeba", "Amoeba.json"), ("nds", "nds-nasnet", "NASNet", "NASNet.json"),
+    ("nds", "nds-pnas", "PNAS", "PNAS.json"), ("nds", "nds-pnas-fix-w-d", "PNAS, fixed width/depth", "PNAS_fix-w-d.json"),
+    ("nds", "nds-darts-in", "DARTS (ImageNet)", "DARTS_in.json"),
+    ("nds", "nds-darts-fix-w-d-in", "DARTS, fixed width/depth (ImageNet)", "DARTS_fix-w-d_in.json"),
+    ("nds", "nds-enas-in", "ENAS (ImageNet)", "ENAS_in.json"), ("nds", "nds-amoeba-in", "Amoeba (ImageNet)", "Amoeba_in.json"),
+    ("nds", "nds-nasnet-in", "NASNet (ImageNet)", "NASNet_in.json"), ("nds", "nds-pnas-in", "PNAS (ImageNet)", "PNAS_in.json"),
+    ("anynet", "nds-resnet", "ResNet (AnyNet)", "ResNet.json"), ("anynet", "nds-resnext-a", "ResNeXt-A (AnyNet)", "ResNeXt-A.json"),
+    ("anynet", "nds-resnext-b", "ResNeXt-B (AnyNet)", "ResNeXt-B.json"),
+    ("anynet", "nds-resnext-a-in", "ResNeXt-A (AnyNet, ImageNet)", "ResNeXt-A_in.json"),
+    ("anynet", "nds-resnext-b-in", "ResNeXt-B (AnyNet, ImageNet)", "ResNeXt-B_in.json"),
+)
+for _mod, _name, _what, _file in _NDS:
     _ds = "imagenet" if _name.endswith("-in") else "cifar10"
     REGISTRY[_name] = SpaceInfo(
-        module="spaces.nds", datasets={_ds: None}, default_dataset=_ds,
-        description=f"NDS {_what} cell space (user's NDS JSON via --truth)",
+        module=f"spaces.{_mod}", datasets={_ds: None}, default_dataset=_ds,
+        description=f"NDS {_what} space (user's NDS JSON via --truth)",
         classes={_ds: 1000 if _ds == "imagenet" else 10},
         truth_hint=(f"{_name} has no bundled truth (the NDS data is not redistributed): download data.zip "
                     f"from https://github.com/facebookresearch/nds and pass --truth PATH/{_file}"))

@@ -71,7 +71,41 @@ def record_accuracy(rec, i, path) -> float:
     return 100.0 - float(top1[-1])
 
 
-class NDSCells(CellSpace):
+class NDSTruth:
+    """Records and truth of the user's NDS file (records with `net` and `test_ep_top1`, or the
+    generic `[[arch, value], ...]` list); shared by the NDS cell and AnyNet spaces."""
+
+    def record_net(self, raw, what: str) -> dict:
+        """The `net` dict of a record given as a dict or JSON text (or the dict itself)."""
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise SpaceError(f"not an {self.name} architecture (JSON expected): {raw[:80]!r}") from None
+        if not isinstance(raw, dict):
+            raise SpaceError(f"an {self.name} architecture is {what}; got {str(raw)[:80]!r}")
+        net = raw.get("net", raw)
+        if not isinstance(net, dict):
+            raise SpaceError(f"{self.name}: 'net' must be a dict")
+        return net
+
+    def load_truth(self, dataset=None, path=None, lower_is_better=False):
+        """An NDS file (records with `net` and `test_ep_top1`) or `[[arch, value], ...]`."""
+        if path is None:
+            return super().load_truth(dataset, path, lower_is_better)
+        records = read_records(path)
+        if all(isinstance(r, (list, tuple)) and len(r) == 2 for r in records):
+            return super().load_truth(dataset, path, lower_is_better)
+        archs, values = [], []
+        for i, rec in enumerate(records):
+            if not isinstance(rec, dict) or "net" not in rec:
+                raise SpaceError(f"{path}: record #{i} is not an NDS record (no 'net')")
+            values.append(record_accuracy(rec, i, path))
+            archs.append(rec)
+        return self.encode_table(archs, values, path, lower_is_better)
+
+
+class NDSCells(NDSTruth, CellSpace):
     variable_size = True
 
     def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
@@ -81,17 +115,7 @@ class NDSCells(CellSpace):
         super().__init__(name, width, depth, skeleton, input_size, target_size)
 
     def genotype_of(self, raw) -> dict:
-        if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                raise SpaceError(f"not an {self.name} architecture (JSON expected): {raw[:80]!r}") from None
-        if not isinstance(raw, dict):
-            raise SpaceError(f"an {self.name} architecture is an NDS record, its 'net', or a genotype dict "
-                             f"with width and depth; got {str(raw)[:80]!r}")
-        net = raw.get("net", raw)
-        if not isinstance(net, dict):
-            raise SpaceError(f"{self.name}: 'net' must be a dict")
+        net = self.record_net(raw, "an NDS record, its 'net', or a genotype dict with width and depth")
         g = net.get("genotype", net)
         if isinstance(g, (list, tuple)) and len(g) == 4:
             g = dict(zip(("normal", "normal_concat", "reduce", "reduce_concat"), g))
@@ -109,21 +133,6 @@ class NDSCells(CellSpace):
 
     def bucket_of(self, encodings) -> np.ndarray:
         return np.asarray([self.bucket_key(w, d) for w, d in self.sizes(encodings)], np.int64)
-
-    def load_truth(self, dataset=None, path=None, lower_is_better=False):
-        """An NDS file (records with `net` and `test_ep_top1`) or `[[arch, value], ...]`."""
-        if path is None:
-            return super().load_truth(dataset, path, lower_is_better)
-        records = read_records(path)
-        if all(isinstance(r, (list, tuple)) and len(r) == 2 for r in records):
-            return super().load_truth(dataset, path, lower_is_better)
-        archs, values = [], []
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict) or "net" not in rec:
-                raise SpaceError(f"{path}: record #{i} is not an NDS record (no 'net')")
-            values.append(record_accuracy(rec, i, path))
-            archs.append(rec)
-        return self.encode_table(archs, values, path, lower_is_better)
 
 
 SPACE_CLASS = NDSCells

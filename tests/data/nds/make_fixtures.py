@@ -60,3 +60,37 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def anynet_records(name, n):
+    rng = random.Random(name)
+    out = []
+    for i in range(n):
+        stages = 4 if name.endswith("-in") else 3
+        ds = [rng.choice([1, 2, 3]) for _ in range(stages)]
+        if name == "nds-resnet":
+            ws = sorted(rng.choice([4, 6, 8, 12]) for _ in range(stages))
+            net = {"block_type": "res_basic_block", "ds": ds, "ws": ws, "ss": [8 if i % 2 else 1] + [2] * (stages - 1),
+                   "bot_muls": [], "num_gs": [], "stem_type": "res_stem_cifar", "stem_w": 16}
+        else:
+            ws = sorted(rng.choice([8, 12, 16]) for _ in range(stages))
+            bms = [rng.choice([0, 0.5, 1.0]) for _ in range(stages)]
+            gws = [rng.choice([1, 2, 4]) if int(round(w * (b or 1))) % 4 == 0 else 1 for w, b in zip(ws, bms)]
+            keys = ("bms", "gws") if name.startswith("nds-resnext-a") else ("bot_muls", "num_gs")
+            net = {"block_type": "res_bottleneck_block", "ds": ds, "ws": ws, "ss": [1] + [2] * (stages - 1),
+                   keys[0]: bms, keys[1]: gws, "stem_type": "simple_stem_in", "stem_w": 32}
+        out.append({"net": net, "optim": {"lr": 0.1, "wd": 5e-4, "max_ep": 100},
+                    "test_ep_top1": [round(rng.uniform(60, 90), 2), round(rng.uniform(5, 40), 3)]})
+    return out
+
+
+def main_anynet():
+    from spaces.anynet import FAMILIES as ANY
+    for name, (_, _, file) in ANY.items():
+        recs = anynet_records(name, 6)
+        data = {"top": recs[:3], "mid": recs[3:]} if name.endswith("-b") else recs
+        (HERE / file).write_text(json.dumps(data) + "\n")
+
+
+if __name__ == "__main__":
+    main_anynet()
