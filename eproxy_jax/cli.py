@@ -63,7 +63,8 @@ def _space_option(v):
 def _add_truth(p, what="truth table of the space (nb201: cifar10, cifar100, imagenet16-120)"):
     p.add_argument("space", help="search space, e.g. nb201")
     p.add_argument("--dataset", help=what)
-    p.add_argument("--truth", help="truth file: JSON list of [architecture, value] (.json or .json.gz)")
+    p.add_argument("--truth", help="truth file: JSON list of [architecture, value] (.json or .json.gz), or the "
+                   "space's own format (an NDS file, NASLib's NB301 table)")
     p.add_argument("--lower-is-better", action="store_true", help="truth values are losses (lower = better)")
 
 
@@ -172,6 +173,16 @@ def _read_json_list(path: str, what: str) -> list:
     return data
 
 
+def check_truth_file(path: str):
+    """A --truth file: a list of [arch, value] pairs or a space's own layout (NDS records or
+    top/mid, NASLib's NB301 dict); the space's loader checks the records."""
+    from spaces.base import read_json
+
+    data = read_json(path)
+    if not isinstance(data, (list, dict)) or not data:
+        raise UsageError(f"--truth {path}: expected a non-empty JSON list or object")
+
+
 def _validate(args) -> dict:
     """Checks that need no jax; returns what later steps reuse."""
     import spaces
@@ -196,7 +207,7 @@ def _validate(args) -> dict:
     images.check_spec(args.images)
     archs = _read_json_list(args.archs, "--archs") if args.archs else None
     if args.truth:
-        _read_json_list(args.truth, "--truth")
+        check_truth_file(args.truth)
     if args.out:
         out = Path(args.out)
         if out.is_dir():

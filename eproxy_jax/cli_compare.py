@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, _read_json_list
+from .cli import UsageError, _finite, check_truth_file
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
 
@@ -32,7 +32,7 @@ def validate(args) -> dict:
         raise UsageError("--lower-is-better applies to a --truth file")
     if args.truth:
         dataset = args.dataset or Path(args.truth).name
-        _read_json_list(args.truth, "--truth")
+        check_truth_file(args.truth)
     else:
         dataset = spaces.check_dataset(args.space, args.dataset)
     proxies = baselines.parse_names(args.proxies)

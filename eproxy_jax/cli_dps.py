@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, _read_json_list, load_space_arg
+from .cli import UsageError, _finite, _read_json_list, check_truth_file, load_space_arg
 
 
 def validate(args) -> dict:
@@ -23,7 +23,7 @@ def validate(args) -> dict:
         raise UsageError("--lower-is-better applies to --truth / --train-truth files")
     if args.truth:
         dataset = args.dataset or Path(args.truth).name
-        _read_json_list(args.truth, "--truth")
+        check_truth_file(args.truth)
     else:
         dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=False)
     train = _read_json_list(args.train_truth, "--train-truth") if args.train_truth else None

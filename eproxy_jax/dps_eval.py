@@ -42,6 +42,19 @@ def buckets_for_limits(max_channels: int = 512, max_kernel: int = 7) -> tuple:
 DEFAULT_BUCKETS = buckets_for_limits()
 
 
+def single_bucket(space, encodings) -> int:
+    """The one shape bucket of a space without a program that fits all its architectures (NDS
+    sizes, AnyNet shapes): DPS compares settings on a fixed set of architectures, so they must
+    share a network shape (SpaceError otherwise)."""
+    from spaces import SpaceError
+
+    got = sorted(set(np.asarray(space.bucket_of(encodings)).tolist()))
+    if len(got) != 1:
+        raise SpaceError(f"DPS on {space.name} needs architectures of one network shape, these span {len(got)} "
+                         "(use a fix-w-d space, architectures of one width/depth, or --space-option max_programs=1)")
+    return got[0]
+
+
 def bucket_of(setting: dict, buckets=DEFAULT_BUCKETS) -> int:
     """Index of the first bucket that holds every branch of `setting` (a validated dict)."""
     for i, mx in enumerate(buckets):
@@ -80,7 +93,7 @@ def _pack(settings, n_branches: int, base: dict):
 class Evaluator:
     def __init__(self, space, encodings, images=None, seed: int = 0, buckets=DEFAULT_BUCKETS,
                  batch: int = 8, chunk: int | None = None, base_setting: dict | None = None,
-                 arch_vmap: int | None = None, conv_impl: str | None = None):
+                 arch_vmap: int | None = None, conv_impl: str | None = None, arch_bucket: int | None = None):
         self.space = space
         self.encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(space.encoding_shape))
         space.check_encodings(self.encodings)
@@ -97,16 +110,21 @@ class Evaluator:
         self.arch_vmap = max(1, min(int(arch_vmap or default_arch_vmap()), self.chunk))
         self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
-        self.n_branches = min(3, len(space.feature_channels))
+        self.arch_bucket = arch_bucket
+        if arch_bucket is None and not space.module_fits_all:
+            arch_bucket = self.arch_bucket = single_bucket(space, self.encodings)
+        self.channels = space.feature_channels if arch_bucket is None else space.feature_channels_of(arch_bucket)
+        self.n_branches = min(3, len(self.channels))
         self.base = validate(base_setting or {}, self.n_branches)
-        self.net = space.module()
+        self.net = space.module() if arch_bucket is None else space.module(arch_bucket)
         self._programs = {}
 
     def on(self, encodings) -> "Evaluator":
         """The same evaluator (settings, buckets, compiled programs) on other architectures;
         no recompile, since architectures go through in chunks of the same size."""
         other = Evaluator(self.space, encodings, self.images, buckets=self.buckets, batch=self.batch,
-                          chunk=self.chunk, arch_vmap=self.arch_vmap, conv_impl=self.conv_impl)
+                          chunk=self.chunk, arch_vmap=self.arch_vmap, conv_impl=self.conv_impl,
+                          arch_bucket=self.arch_bucket)
         other.key, other.base, other.net, other._programs = self.key, self.base, self.net, self._programs
         return other
 
@@ -132,7 +150,7 @@ class Evaluator:
                     real = [{f: r[f][b] for f in r} for b in range(self.n_branches)]
 
                     def body():
-                        ctx = proxy.prepare(key, setting, net, images, sp.encoding_shape, sp.feature_channels,
+                        ctx = proxy.prepare(key, setting, net, images, sp.encoding_shape, self.channels,
                                             sp.target_size, real=real)
 
                         return map_archs(lambda e, m: proxy.score_one(ctx, setting, net, images, e, m),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dps, metrics
-from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits
+from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits, single_bucket
 from .setting_spec import validate
 from .store import StateError
 
@@ -76,7 +76,11 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     if not _fits({}, n_branches, buckets):   # capped genes: the paper's default needs its own bucket
         d = validate({}, n_branches)
         buckets = buckets + (tuple(max(d[f]) for f in PER_BRANCH_REAL),)
-    ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=batch)
+    arch_bucket = None
+    if not space.module_fits_all:   # train and eval architectures must share one network shape
+        both = train_encs if eval_encs is None else np.concatenate([train_encs, eval_encs])
+        arch_bucket = single_bucket(space, both)
+    ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=batch, arch_bucket=arch_bucket)
     state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
     meta_hash = hashlib.sha256(json.dumps(meta or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
     batches, default_fitness = 0, None

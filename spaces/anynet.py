@@ -233,6 +233,7 @@ def _int(v, what):
 
 class AnyNetSpace(NDSTruth, Space):
     encoding_shape = (ENC_LEN,)
+    module_fits_all = False
     encoding_max = None
 
     def __init__(self, name="nds-resnet", stem_w=12, max_programs=4, input_size=32, target_size=None):

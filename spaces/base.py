@@ -78,6 +78,10 @@ class Space:
         deepest first, each already resized to `target_size`."""
         raise NotImplementedError
 
+    # whether `module()` (no bucket) runs every architecture of the space (NB101: its full-width
+    # program does); False where each shape bucket needs its own module (NDS sizes, AnyNet)
+    module_fits_all: bool = True
+
     def feature_channels_of(self, bucket) -> tuple:
         """Feature channels of the module of a shape bucket (spaces with `bucket_of`)."""
         return self.feature_channels

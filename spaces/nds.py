@@ -107,6 +107,7 @@ class NDSTruth:
 
 class NDSCells(NDSTruth, CellSpace):
     variable_size = True
+    module_fits_all = False
 
     def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
         if name not in FAMILIES:

@@ -95,3 +95,15 @@ def test_cli_scores_an_nds_space(tmp_path):
     # without the file: one line saying where to get it, exit 2
     r = run(["score", "nds-pnas", "--limit", "8"], tmp_path)
     assert r.returncode == 2 and "facebookresearch/nds" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dps_needs_one_network_shape():
+    from eproxy_jax.dps_eval import single_bucket
+    sp = load_space("nds-amoeba")
+    enc, _ = sp.load_truth(path=NDS / "Amoeba.json")
+    with pytest.raises(SpaceError, match="one network shape"):
+        single_bucket(sp, enc)
+    fixed = load_space("nds-enas-fix-w-d")
+    enc, _ = fixed.load_truth(path=NDS / "ENAS_fix-w-d.json")
+    assert single_bucket(fixed, enc) == 4003
+    assert not sp.module_fits_all and load_space("nb101").module_fits_all
