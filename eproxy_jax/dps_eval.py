@@ -51,7 +51,7 @@ def single_bucket(space, encodings) -> int:
     got = sorted(set(np.asarray(space.bucket_of(encodings)).tolist()))
     if len(got) != 1:
         raise SpaceError(f"DPS on {space.name} needs architectures of one network shape, these span {len(got)} "
-                         "(use a fix-w-d space, architectures of one width/depth, or --space-option max_programs=1)")
+                         "(use a fix-w-d space, architectures of one width/depth, or for AnyNet spaces --space-option max_programs=1)")
     return got[0]
 
 

@@ -253,6 +253,27 @@ def reduction_cells(depth: int) -> tuple:
     return (depth // 3, 2 * depth // 3)
 
 
+def stage_slots(depth: int) -> list:
+    """Per cell: (stage, index among the stage's normal cells), index -1 for reduction cells."""
+    out, stage, k = [], 0, 0
+    for i in range(depth):
+        if i in reduction_cells(depth):
+            stage, k = stage + 1, 0
+            out.append((stage, -1))
+        else:
+            out.append((stage, k))
+            k += 1
+    return out
+
+
+def stage_counts(depth):
+    """Normal cells per stage at a (possibly traced) depth: d//3, 2d//3 - d//3 - 1, d - 2d//3 - 1."""
+    return (depth // 3, 2 * depth // 3 - depth // 3 - 1, depth - 2 * depth // 3 - 1)
+
+
+MIN_MASKED_DEPTH = 6   # from here every stage has >= 1 normal cell and stage 0 >= 2 (pass-through needs it)
+
+
 class CellNet(nn.Module):
     """The classifier-free cell network; `apply(params, images, enc)` -> 3 features, deepest first."""
     op_names: tuple
@@ -262,10 +283,13 @@ class CellNet(nn.Module):
     affine_ops: bool = True
     skeleton: str = "cifar"
     target_size: int = 8
+    masked_depth: bool = False   # `depth` is a padded depth; the real one is `enc[-1]` (see `stage_slots`)
 
     @nn.compact
     def __call__(self, images, enc):
         c = self.width
+        slots = stage_slots(self.depth)
+        real_n = stage_counts(enc[-1]) if self.masked_depth else None
         if self.skeleton == "cifar":
             s = _bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], 3 * c), name="stem")()), "stem_bn")
             s0 = s1 = s
@@ -284,8 +308,14 @@ class CellNet(nn.Module):
             if red:
                 cc *= 2
                 feats.append(s1)
-            out = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops, name=f"cell{i}")(s0, s1, enc)
-            s0, s1 = s1, out
+            cell = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops, name=f"cell{i}")
+            stage, k = slots[i]
+            if real_n is not None and k >= (2 if stage == 0 else 1) and not self.is_initializing():
+                # a normal cell beyond its stage's real count passes (s0, s1) through unchanged
+                s0, s1 = nn.cond(k < real_n[stage], lambda m, a, b, e: (b, m(a, b, e)), lambda m, a, b, e: (a, b),
+                                 cell, s0, s1, enc)
+            else:
+                s0, s1 = s1, cell(s0, s1, enc)
             c_pp, c_p, red_prev = c_p, self.n_nodes * cc, red
         feats.append(s1)
         return tuple(ops.resize_nearest(f, self.target_size) for f in reversed(feats))
@@ -331,6 +361,10 @@ class CellNet(nn.Module):
                 real, padded = self._real_count(enc, producer)
                 if producer < 0:
                     continue
+                r1, r2 = reduction_cells(self.depth)
+                if self.masked_depth and i == r2 and name.startswith("pre0") and producer != r1:
+                    # with one real normal cell in stage 1, the second reduction's s0 is the first's output
+                    real = jnp.where(stage_counts(enc[-1])[1] >= 2, real, self._real_count(enc, r1)[0])
                 ratio = (initializers._gains_traced(jnp.maximum(real, 1.0), c_out)[scheme]
                          / initializers._gains_traced(padded, c_out)[scheme])
                 cell[name] = {"kernel": cell[name]["kernel"] * ratio}
@@ -548,18 +582,25 @@ class CellSpace(Space):
                 raise SpaceError("invalid encoding: concat masks must be 0/1")
 
     # --- network -------------------------------------------------------------------
-    def _net(self, width, depth):
+    def _net(self, width, depth, masked=False):
         return CellNet(tuple(self.op_names), self.n_nodes, int(width), int(depth), self.affine_ops,
-                       self.skeleton, self.target_size)
+                       self.skeleton, self.target_size, bool(masked))
 
     @staticmethod
-    def bucket_key(width, depth) -> int:
-        return int(width) * 1000 + int(depth)
+    def bucket_key(width, depth, masked=False) -> int:
+        """A shape bucket's id: width, (padded) depth, whether the depth is masked."""
+        return int(width) * 100000 + int(depth) * 10 + int(bool(masked))
+
+    @staticmethod
+    def bucket_shape(bucket) -> tuple:
+        w, rest = divmod(int(bucket), 100000)
+        d, m = divmod(rest, 10)
+        return w, d, bool(m)
 
     def module(self, bucket=None):
         if bucket is None:
             return self._net(self.width, self.depth)
-        return self._net(*divmod(int(bucket), 1000))
+        return self._net(*self.bucket_shape(bucket))
 
     def _channels(self, net):
         return tuple(c * self.n_nodes for _, c in net.feature_producers())

@@ -10,8 +10,9 @@ list of records or `{"top": [...], "mid": [...]}`; a record's `net` holds the `g
 32x32 CIFAR batch with the CIFAR skeleton by default, as the paper's authors did
 (`--space-option skeleton=imagenet` builds pycls' ImageNet network instead).
 
-Each record's own width and depth size its network: every (width, depth) pair is one shape
-bucket (one compiled program); `eproxy score` reports the count as `programs`.
+Each record's own width and depth size its network: one program per width and depth group
+(`bucket_of`: depths from 6 on share at most `max_programs` programs per width, the extra
+cells masked); `eproxy score` reports the count as `programs`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from . import SpaceError
 from .base import read_json
-from .cellnet import CellSpace
+from .cellnet import MIN_MASKED_DEPTH, CellSpace
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
              "dil_conv_3x3", "dil_conv_5x5")
@@ -50,6 +51,28 @@ FAMILIES = {
     "nds-nasnet-in": (NASNET_OPS, 5, "NASNet_in.json"),
     "nds-pnas-in": (PNAS_OPS, 5, "PNAS_in.json"),
 }
+
+
+def split_depths(depths, k: int) -> list:
+    """Distinct depths split into at most `k` contiguous groups minimising the padded cells
+    `sum over architectures of (group max - depth)`."""
+    values, counts = np.unique(np.asarray(depths), return_counts=True)
+    n = len(values)
+    k = max(1, min(int(k), n))
+
+    def pad(i, j):   # group values[i..j] padded to values[j]
+        return float(np.sum((values[j] - values[i:j + 1]) * counts[i:j + 1]))
+
+    best = {(0, j): (pad(0, j), [0]) for j in range(n)}   # (groups used - 1, last index) -> (cost, starts)
+    for g in range(1, k):
+        for j in range(n):
+            options = [(best[(g - 1, i - 1)][0] + pad(i, j), best[(g - 1, i - 1)][1] + [i])
+                       for i in range(1, j + 1) if (g - 1, i - 1) in best]
+            if options:
+                best[(g, j)] = min(options, key=lambda o: o[0])
+    cost, starts = min((best[(g, n - 1)] for g in range(k) if (g, n - 1) in best), key=lambda o: o[0])
+    bounds = starts + [n]
+    return [[int(v) for v in values[bounds[i]:bounds[i + 1]]] for i in range(len(starts))]
 
 
 def read_records(path) -> list:
@@ -109,9 +132,13 @@ class NDSCells(NDSTruth, CellSpace):
     variable_size = True
     module_fits_all = False
 
-    def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", input_size=32, target_size=None):
+    def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", max_programs=4, input_size=32,
+                 target_size=None):
         if name not in FAMILIES:
             raise SpaceError(f"unknown NDS cell space {name!r}")
+        if isinstance(max_programs, bool) or not isinstance(max_programs, (int, np.integer)) or max_programs < 1:
+            raise SpaceError(f"{name} option max_programs must be an integer >= 1, got {max_programs!r}")
+        self.max_programs = int(max_programs)
         self.op_names, self.n_nodes, self.nds_file = FAMILIES[name]
         super().__init__(name, width, depth, skeleton, input_size, target_size)
 
@@ -133,7 +160,26 @@ class NDSCells(NDSTruth, CellSpace):
         return json.dumps(self.genotype(encoding), separators=(",", ":"))
 
     def bucket_of(self, encodings) -> np.ndarray:
-        return np.asarray([self.bucket_key(w, d) for w, d in self.sizes(encodings)], np.int64)
+        """One program per width and, within a width, per group of depths: depths from
+        `MIN_MASKED_DEPTH` on are split into at most `max_programs` contiguous groups (the split
+        that pads the fewest cells, by dynamic programming) and run at the group's largest
+        depth with the extra normal cells skipped (free when architectures are mapped, computed
+        and discarded when vmapped); smaller depths run exactly."""
+        sizes = self.sizes(encodings)
+        out = np.zeros(len(sizes), np.int64)
+        for w in np.unique(sizes[:, 0]):
+            at_w = sizes[:, 0] == w
+            depths = sizes[at_w, 1]
+            keys = np.asarray([self.bucket_key(w, d) for d in depths], np.int64)
+            deep = depths >= MIN_MASKED_DEPTH
+            if deep.any():
+                cap = {}
+                for group in split_depths(depths[deep], self.max_programs):
+                    for d in group:
+                        cap[d] = (max(group), len(group) > 1)
+                keys[deep] = [self.bucket_key(w, *cap[d]) for d in depths[deep]]
+            out[at_w] = keys
+        return out
 
 
 SPACE_CLASS = NDSCells

@@ -36,7 +36,7 @@ def test_fixture_reads_round_trips_and_covers_every_op(name):
     assert used == set(ops)
     sp.check_encodings(enc)
     buckets = sp.bucket_of(enc)
-    assert set(buckets.tolist()) == {w * 1000 + d for w, d in sp.sizes(enc)}
+    assert set(buckets.tolist()) == {sp.bucket_key(w, d) for w, d in sp.sizes(enc)}   # depths < 6: exact
     assert (sp.macs(enc) > 0).all()
 
 
@@ -105,5 +105,55 @@ def test_dps_needs_one_network_shape():
         single_bucket(sp, enc)
     fixed = load_space("nds-enas-fix-w-d")
     enc, _ = fixed.load_truth(path=NDS / "ENAS_fix-w-d.json")
-    assert single_bucket(fixed, enc) == 4003
+    assert single_bucket(fixed, enc) == fixed.bucket_key(4, 3)
     assert not sp.module_fits_all and load_space("nb101").module_fits_all
+
+
+def test_depth_groups_and_budget():
+    sp = load_space("nds-darts", max_programs=2)
+    base = json.loads((NDS / "DARTS.json").read_text())[0]["net"]
+    recs = [dict(base, width=w, depth=d) for w, d in ((4, 6), (4, 7), (4, 9), (4, 20), (4, 19), (6, 6), (4, 4))]
+    enc = np.stack([sp.parse(r) for r in recs])
+    b = sp.bucket_of(enc).tolist()
+    shapes = [sp.bucket_shape(k) for k in b]
+    assert shapes[:3] == [(4, 9, True)] * 3 and shapes[3:5] == [(4, 20, True)] * 2   # 6,7,9 | 19,20
+    assert shapes[5] == (6, 6, False) and shapes[6] == (4, 4, False)                  # alone: exact; < 6: exact
+    assert len(set(b)) == 4
+
+
+def _mapped_params(padded_params, d, D):
+    """The exact depth-d network's parameters taken from the padded depth-D network's cells
+    with the same (stage, index in stage)."""
+    from spaces.cellnet import stage_slots
+    where = {slot: i for i, slot in enumerate(stage_slots(D))}
+    out = {k: v for k, v in padded_params.items() if not k.startswith("cell")}
+    for i, slot in enumerate(stage_slots(d)):
+        out[f"cell{i}"] = padded_params[f"cell{where[slot]}"]
+    return out
+
+
+def test_masked_depth_equals_exact_depth():
+    """A depth-9 program with the extra normal cells skipped computes the depth-6/7/8 networks
+    (same weights, cell by cell), and its init rescaling matches theirs."""
+    import jax
+    import jax.numpy as jnp
+    from eproxy_jax import initializers
+    sp = load_space("nds-amoeba", input_size=16)
+    base = json.loads((NDS / "Amoeba.json").read_text())[1]["net"]   # short concats
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((2, 16, 16, 3)), jnp.float32)
+    padded = sp.module(sp.bucket_key(4, 9, True))
+    e9 = jnp.asarray(sp.parse(dict(base, width=4, depth=9)))
+    p9 = initializers.init_tree(jax.random.PRNGKey(1), padded.init(jax.random.PRNGKey(0), images, e9)["params"], 4)
+    run = jax.jit(lambda p, e: padded.apply({"params": p}, images, e))
+    for d in (6, 7, 8):
+        e = jnp.asarray(sp.parse(dict(base, width=4, depth=d)))
+        exact = sp.module(sp.bucket_key(4, d))
+        p = _mapped_params(p9, d, 9)
+        want = exact.apply({"params": p}, images, e)
+        for got, ref in zip(run(p9, e), want):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-4, atol=1e-4)
+        adapted = _mapped_params(padded.adapt_params(p9, e, 4), d, 9)
+        chex_close = jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), adapted,
+                                            exact.adapt_params(p, e, 4))
+        del chex_close
+    assert run._cache_size() == 1

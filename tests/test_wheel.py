@@ -18,6 +18,10 @@ def test_wheel_install_scores_outside_the_tree(tmp_path):
     assert sum(n.startswith("eproxy_jax/data/cifar10/") and n.endswith(".png") for n in names) == 20
     for table in ("cifar10", "cifar100", "imagenet16-120"):
         assert f"spaces/data/nb201_{table}.json.gz" in names
+    import spaces
+    for name, info in spaces.REGISTRY.items():   # every bundled truth table of every space
+        for file in filter(None, info.datasets.values()):
+            assert f"spaces/data/{file}" in names, (name, file)
     assert "eproxy_jax/data/cifar10/ATTRIBUTION.md" in names and "spaces/data/ORIGIN.md" in names
 
     site = tmp_path / "site"
