@@ -35,6 +35,7 @@ import numpy as np
 from eproxy_jax import initializers, ops
 from . import SpaceError
 from .base import Space
+from .buckets import merge_shapes
 from .nb101 import BNParams
 from .nb201 import Kernel
 from .nds import NDSTruth
@@ -323,45 +324,25 @@ class AnyNetSpace(NDSTruth, Space):
 
     def bucket_of(self, encodings) -> np.ndarray:
         """Shape buckets for a set of architectures, at most `max_programs` of them per
-        (block, stem, strides): start from each architecture's own padded shape, then merge
-        (elementwise maximum) the pair of buckets whose merge adds the least estimated compute
-        (padded width^2 x real depth x resolution) until the budget is met. Depth padding is
-        free when architectures are not batched (skipped blocks), widths are what cost."""
+        (block, stem, strides) (`spaces.buckets.merge_shapes`; cost = padded width^2 x real
+        depth x resolution: depth padding is free when architectures are not batched, widths
+        are what cost)."""
         encs = np.asarray(encodings).reshape(-1, ENC_LEN)
         groups = {}
         for i, e in enumerate(encs):
             groups.setdefault(self.signature(e), []).append(i)
-        sigs = list(groups)
-        members = [groups[g] for g in sigs]
-        depth_sum = [np.sum([[s[0] for s in stages_of(encs[i])] for i in m], axis=0) for m in members]
+        depths = np.asarray([[s[0] for s in stages_of(e)] + [0] * (MAX_STAGES - int(e[2])) for e in encs], np.float64)
 
-        def merged(a, b):
+        def merge(a, b):
             return a[:3] + tuple(tuple(max(x, y) for x, y in zip(a[k], b[k])) for k in (3, 4, 5))
 
-        def cost(sig, dsum):
-            return float(self._unit_cost(sig) @ dsum)
+        def cost(sig, members):
+            unit = self._unit_cost(sig)
+            return float(unit @ depths[members][:, :len(unit)].sum(0))
 
-        while True:
-            families = {}
-            for k, sig in enumerate(sigs):
-                families.setdefault(sig[:3], []).append(k)
-            over = [ks for ks in families.values() if len(ks) > self.max_programs]
-            if not over:
-                break
-            ks = over[0]
-            best = None
-            for x in range(len(ks)):
-                for y in range(x + 1, len(ks)):
-                    a, b = ks[x], ks[y]
-                    m = merged(sigs[a], sigs[b])
-                    delta = cost(m, depth_sum[a] + depth_sum[b]) - cost(sigs[a], depth_sum[a]) - cost(sigs[b], depth_sum[b])
-                    if best is None or delta < best[0]:
-                        best = (delta, a, b, m)
-            _, a, b, m = best
-            sigs[a], members[a], depth_sum[a] = m, members[a] + members[b], depth_sum[a] + depth_sum[b]
-            del sigs[b], members[b], depth_sum[b]
+        merged = merge_shapes(groups, self.max_programs, lambda sig: sig[:3], merge, cost)
         out = np.zeros(len(encs), np.int64)
-        for sig, m in zip(sigs, members):
+        for sig, m in merged.items():
             out[m] = self._shapes.setdefault(sig, len(self._shapes))
         return out
 

@@ -21,6 +21,12 @@ leaves zeros, and `adapt_params` / `adapt_heads` rescale the initial weights tha
 output (the next preprocessing convs, the proxy heads) to their real fan-in, so the padded
 network computes what the exact-width one computes from the same draws.
 
+Width and depth masking (`CellNet(masked_width=..., masked_depth=...)`, for NDS files whose
+records have their own sizes): the real width and depth are the encoding's last two entries;
+channels beyond the real width are zeroed after every BN, normal cells beyond a stage's real
+count pass their inputs through (`nn.cond`), and `adapt_params` rescales every kernel to its
+real fans.
+
 Encoding (int32, per cell type normal then reduce): `n_nodes` rows `[in_a, op_a, in_b, op_b]`
 (input 0/1 = the previous-previous/previous cell, 2 + i = node i; op = index into the space's
 op list), then a 0/1 mask over the `n_nodes` nodes saying which are concatenated.
@@ -99,26 +105,53 @@ def op_macs(name: str, c: int, h: int, w: int, stride: int) -> int:
     return 0
 
 
-def factorized_reduce(x, w1, w2, bn=None):
+class Width:
+    """Width masking of a network built `padded` wide that runs `real` (traced) wide: every
+    channel count is a multiple of width/2, its real part is the same fraction of it. `None`
+    instead of a Width everywhere means no masking."""
+
+    def __init__(self, real, padded: int):
+        self.real, self.padded = real, padded
+
+    def count(self, c: int):
+        return (c * self.real) // self.padded
+
+    def mask(self, c: int):
+        return (jnp.arange(c) < self.count(c)).astype(jnp.float32)
+
+
+def masked_bn(y, bn, width):
+    y = ops.batch_norm(y, *(() if bn is None else (bn["scale"], bn["bias"])))
+    return y if width is None else y * width.mask(y.shape[-1])
+
+
+def factorized_reduce(x, w1, w2, bn=None, width=None):
     """ReLU, two 1x1 stride-2 convs (the second on the input shifted by one pixel, zero padded
-    at the bottom/right), concatenated, BN (DARTS' FactorizedReduce)."""
+    at the bottom/right), concatenated, BN (DARTS' FactorizedReduce). Width-masked: the two
+    halves' real channels are packed together first, as the real-width network lays them out."""
     x = jax.nn.relu(x)
     a = x[:, ::2, ::2, :] @ w1[0, 0]
     xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
     b = xp[:, 1::2, 1::2, :] @ w2[0, 0]
     y = jnp.concatenate([a, b], axis=-1)
-    return ops.batch_norm(y, *(() if bn is None else (bn["scale"], bn["bias"])))
+    if width is not None:
+        half, r = a.shape[-1], width.count(a.shape[-1])
+        j = jnp.arange(2 * half)
+        y = jnp.take(y, jnp.where(j < r, j, jnp.where(j < 2 * r, half + j - r, 0)), axis=-1) * (j < 2 * r)
+    return masked_bn(y, bn, width)
 
 
-def apply_op(name: str, p: dict, x, stride: int, affine: bool):
-    """One op of the DARTS family (pycls `operations.py`) on `x`; `p` its parameters."""
+def apply_op(name: str, p: dict, x, stride: int, affine: bool, width: Width | None = None):
+    """One op of the DARTS family (pycls `operations.py`) on `x`; `p` its parameters; `width`
+    masks the padded channels after every BN."""
     def bn(y, key):
-        return ops.batch_norm(y, p[key]["scale"], p[key]["bias"]) if affine else ops.batch_norm(y)
+        return masked_bn(y, p[key] if affine else None, width)
 
     if name == "none":
         return jnp.zeros_like(x[:, ::stride, ::stride, :])
     if name == "skip_connect":
-        return x if stride == 1 else factorized_reduce(x, p["fr1"]["kernel"], p["fr2"]["kernel"], p["bn"] if affine else None)
+        return x if stride == 1 else factorized_reduce(x, p["fr1"]["kernel"], p["fr2"]["kernel"],
+                                                       p["bn"] if affine else None, width)
     if name == "avg_pool_3x3":
         return ops.avg_pool(x, 3, stride, 1, count_include_pad=False)
     if name.startswith("max_pool"):
@@ -138,17 +171,25 @@ def apply_op(name: str, p: dict, x, stride: int, affine: bool):
     if name in ("conv_3x1_1x3", "conv_7x1_1x7"):
         k = int(name[5])
         y = ops.conv2d_rect(jax.nn.relu(x), p["row"]["kernel"], (1, stride), (0, (k - 1) // 2))
+        if width is not None:   # no BN between the two convs: clear the padded channels here
+            y = y * width.mask(y.shape[-1])
         y = ops.conv2d_rect(y, p["col"]["kernel"], (stride, 1), ((k - 1) // 2, 0))
         return bn(y, "bn")
     raise ValueError(f"unknown op {name!r}")
 
 
-def _edge(op_names, stride, affine):
-    branches = [functools.partial(lambda n, p, x: apply_op(n, p.get(n, {}), x, stride, affine), n) for n in op_names]
+def _edge(op_names, stride, affine, padded_width=None):
+    """`run(op, p, x, real_width)`: the op switch of one edge (`real_width` is ignored unless
+    the network is width-masked, i.e. `padded_width` is set)."""
+    def branch(n, p, x, real):
+        width = None if padded_width is None else Width(real, padded_width)
+        return apply_op(n, p.get(n, {}), x, stride, affine, width)
+
+    branches = [functools.partial(branch, n) for n in op_names]
 
     @jax.checkpoint
-    def run(op, p, x):
-        return lax.switch(op, branches, p, x)
+    def run(op, p, x, real):
+        return lax.switch(op, branches, p, x, real)
     return run
 
 
@@ -200,35 +241,38 @@ class Cell(nn.Module):
     reduction: bool
     reduction_prev: bool
     affine_ops: bool
+    padded_width: int | None = None   # the network's width when width-masked (real width: enc[-2])
 
     @nn.compact
     def __call__(self, s0, s1, enc):
         c, n_nodes = self.c, self.n_nodes
+        real = enc[-2] if self.padded_width else jnp.int32(0)
+        width = Width(real, self.padded_width) if self.padded_width else None
         if self.reduction_prev:
             fr1 = Kernel((1, 1, self.c_pp, c // 2), name="pre0_fr1")()
             fr2 = Kernel((1, 1, self.c_pp, c // 2), name="pre0_fr2")()
-            s0 = factorized_reduce(s0, fr1, fr2, BNParams((c,), name="pre0_bn")())
+            s0 = factorized_reduce(s0, fr1, fr2, BNParams((c,), name="pre0_bn")(), width)
         else:
-            bn0 = BNParams((c,), name="pre0_bn")()
-            s0 = ops.batch_norm(jax.nn.relu(s0) @ Kernel((1, 1, self.c_pp, c), name="pre0")()[0, 0], bn0["scale"], bn0["bias"])
-        bn1 = BNParams((c,), name="pre1_bn")()
-        s1 = ops.batch_norm(jax.nn.relu(s1) @ Kernel((1, 1, self.c_p, c), name="pre1")()[0, 0], bn1["scale"], bn1["bias"])
+            s0 = masked_bn(jax.nn.relu(s0) @ Kernel((1, 1, self.c_pp, c), name="pre0")()[0, 0],
+                           BNParams((c,), name="pre0_bn")(), width)
+        s1 = masked_bn(jax.nn.relu(s1) @ Kernel((1, 1, self.c_p, c), name="pre1")()[0, 0],
+                       BNParams((c,), name="pre1_bn")(), width)
         inputs, op_ids, mask = cell_genes(enc, int(self.reduction), n_nodes)
         edges = 2 * n_nodes
         p1 = OpParams(self.op_names, c, 1, edges, self.affine_ops, name="ops")()
         n, h, w = s1.shape[0], -(-s1.shape[1] // (2 if self.reduction else 1)), -(-s1.shape[2] // (2 if self.reduction else 1))
-        edge1 = _edge(self.op_names, 1, self.affine_ops)
+        edge1 = _edge(self.op_names, 1, self.affine_ops, self.padded_width)
         if self.reduction:
             p2 = OpParams(self.op_names, c, 2, edges, self.affine_ops, name="ops_s2")()
-            edge2 = _edge(self.op_names, 2, self.affine_ops)
+            edge2 = _edge(self.op_names, 2, self.affine_ops, self.padded_width)
             s01 = jnp.stack([s0, s1])
             buf = jnp.zeros((n_nodes, n, h, w, c), s1.dtype)
 
             def body(buf, xs):
                 e, inp, op, pa, pb = xs
                 y = lax.cond(inp < 2,
-                             lambda: edge2(op, pb, s01[jnp.minimum(inp, 1)]),
-                             lambda: edge1(op, pa, buf[jnp.maximum(inp - 2, 0)]))
+                             lambda: edge2(op, pb, s01[jnp.minimum(inp, 1)], real),
+                             lambda: edge1(op, pa, buf[jnp.maximum(inp - 2, 0)], real))
                 return buf.at[e // 2].add(y), None
             buf, _ = lax.scan(body, buf, (jnp.arange(edges), inputs, op_ids, p1, p2))
             nodes = buf
@@ -237,16 +281,11 @@ class Cell(nn.Module):
 
             def body(buf, xs):
                 e, inp, op, pa = xs
-                return buf.at[2 + e // 2].add(edge1(op, pa, buf[inp])), None
+                return buf.at[2 + e // 2].add(edge1(op, pa, buf[inp], real)), None
             buf, _ = lax.scan(body, buf, (jnp.arange(edges), inputs, op_ids, p1))
             nodes = buf[2:]
         order, on = concat_order(mask)
         return jnp.concatenate([nodes[order[s]] * on[s] for s in range(n_nodes)], axis=-1)
-
-
-def _bn(x, name):
-    p = BNParams((x.shape[-1],), name=name)()
-    return ops.batch_norm(x, p["scale"], p["bias"])
 
 
 def reduction_cells(depth: int) -> tuple:
@@ -284,21 +323,27 @@ class CellNet(nn.Module):
     skeleton: str = "cifar"
     target_size: int = 8
     masked_depth: bool = False   # `depth` is a padded depth; the real one is `enc[-1]` (see `stage_slots`)
+    masked_width: bool = False   # `width` is a padded width; the real one is `enc[-2]` (see `Width`)
 
     @nn.compact
     def __call__(self, images, enc):
         c = self.width
         slots = stage_slots(self.depth)
         real_n = stage_counts(enc[-1]) if self.masked_depth else None
+        width = Width(enc[-2], c) if self.masked_width else None
+
+        def stem_bn(x, name):
+            return masked_bn(x, BNParams((x.shape[-1],), name=name)(), width)
+
         if self.skeleton == "cifar":
-            s = _bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], 3 * c), name="stem")()), "stem_bn")
+            s = stem_bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], 3 * c), name="stem")()), "stem_bn")
             s0 = s1 = s
             c_pp = c_p = 3 * c
             red_prev = False
         else:
-            s0 = _bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], c // 2), name="stem0a")(), 2), "stem0a_bn")
-            s0 = _bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c // 2, c), name="stem0b")(), 2), "stem0b_bn")
-            s1 = _bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c, c), name="stem1")(), 2), "stem1_bn")
+            s0 = stem_bn(ops.conv2d(images, Kernel((3, 3, images.shape[-1], c // 2), name="stem0a")(), 2), "stem0a_bn")
+            s0 = stem_bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c // 2, c), name="stem0b")(), 2), "stem0b_bn")
+            s1 = stem_bn(ops.conv2d(jax.nn.relu(s0), Kernel((3, 3, c, c), name="stem1")(), 2), "stem1_bn")
             c_pp = c_p = c
             red_prev = True
         feats, cc = [], c
@@ -308,7 +353,8 @@ class CellNet(nn.Module):
             if red:
                 cc *= 2
                 feats.append(s1)
-            cell = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops, name=f"cell{i}")
+            cell = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops,
+                        self.width if self.masked_width else None, name=f"cell{i}")
             stage, k = slots[i]
             if real_n is not None and k >= (2 if stage == 0 else 1) and not self.is_initializing():
                 # a normal cell beyond its stage's real count passes (s0, s1) through unchanged
@@ -341,33 +387,55 @@ class CellNet(nn.Module):
         got.append(self.depth - 1)
         return [(j, plan[j][0] if j >= 0 else None) for j in reversed(got)]
 
+    def _frac(self, enc):
+        """Real width / padded width (traced; 1 without width masking)."""
+        return enc[-2].astype(jnp.float32) / self.width if self.masked_width else jnp.float32(1.0)
+
     def _real_count(self, enc, j):
         """Real channels of producer `j`'s output (a traced scalar) and its padded count."""
         if j < 0:
             c = 3 * self.width if self.skeleton == "cifar" else self.width
-            return jnp.float32(c), c
+            return self._frac(enc) * c, c
         cc, red, *_ = self.plan()[j]
         mask = cell_genes(enc, int(red), self.n_nodes)[2]
-        return jnp.sum(mask).astype(jnp.float32) * cc, self.n_nodes * cc
+        return jnp.sum(mask).astype(jnp.float32) * cc * self._frac(enc), self.n_nodes * cc
 
     def adapt_params(self, params, enc, scheme):
-        """Rescale the preprocessing kernels that read a padded cell output to the real fan-in."""
-        out = dict(params)
+        """Rescale initial kernels to their real fans: those reading a cell output with a short
+        concat, and with width masking every kernel (all channel counts scale with the width,
+        except the image's 3 and a depthwise kernel's 1 input channels)."""
+        out, frac = dict(params), self._frac(enc)
+
+        def rescale(kernel, fi_real, fo_real):
+            kh, kw, cin, cout = kernel.shape[-4:]
+            ratio = (initializers._gains_traced(kh * kw * jnp.maximum(fi_real, 1.0), kh * kw * jnp.maximum(fo_real, 1.0))[scheme]
+                     / initializers._gains_traced(kh * kw * cin, kh * kw * cout)[scheme])
+            return {"kernel": kernel * ratio}
+
+        def generic(node, fixed_in=False):   # reads and writes width-scaled channels (`fixed_in`: image/depthwise)
+            cin, cout = node["kernel"].shape[-2:]
+            return rescale(node["kernel"], cin if fixed_in else cin * frac, cout * frac)
+
+        if self.masked_width:
+            for name in ("stem", "stem0a", "stem0b", "stem1"):
+                if name in out:
+                    out[name] = generic(out[name], fixed_in=name in ("stem", "stem0a"))
         for i, (cc, red, red_prev, pp, p) in enumerate(self.plan()):
             cell = dict(out[f"cell{i}"])
+            if self.masked_width:
+                for group in ("ops", "ops_s2"):
+                    if group in cell:
+                        cell[group] = {k: (generic(v, k.rsplit("_", 1)[1] in ("dw", "dw1", "dw2")) if "kernel" in v else v)
+                                       for k, v in cell[group].items()}
             reads = [("pre1", p, cc)] + ([("pre0_fr1", pp, cc // 2), ("pre0_fr2", pp, cc // 2)] if red_prev
                                           else [("pre0", pp, cc)])
             for name, producer, c_out in reads:
-                real, padded = self._real_count(enc, producer)
-                if producer < 0:
-                    continue
+                real, _ = self._real_count(enc, producer)
                 r1, r2 = reduction_cells(self.depth)
                 if self.masked_depth and i == r2 and name.startswith("pre0") and producer != r1:
                     # with one real normal cell in stage 1, the second reduction's s0 is the first's output
                     real = jnp.where(stage_counts(enc[-1])[1] >= 2, real, self._real_count(enc, r1)[0])
-                ratio = (initializers._gains_traced(jnp.maximum(real, 1.0), c_out)[scheme]
-                         / initializers._gains_traced(padded, c_out)[scheme])
-                cell[name] = {"kernel": cell[name]["kernel"] * ratio}
+                cell[name] = rescale(cell[name]["kernel"], real, c_out * frac)
             out[f"cell{i}"] = cell
         return out
 
@@ -582,20 +650,22 @@ class CellSpace(Space):
                 raise SpaceError("invalid encoding: concat masks must be 0/1")
 
     # --- network -------------------------------------------------------------------
-    def _net(self, width, depth, masked=False):
+    def _net(self, width, depth, masked_depth=False, masked_width=False):
         return CellNet(tuple(self.op_names), self.n_nodes, int(width), int(depth), self.affine_ops,
-                       self.skeleton, self.target_size, bool(masked))
+                       self.skeleton, self.target_size, bool(masked_depth), bool(masked_width))
 
     @staticmethod
-    def bucket_key(width, depth, masked=False) -> int:
-        """A shape bucket's id: width, (padded) depth, whether the depth is masked."""
-        return int(width) * 100000 + int(depth) * 10 + int(bool(masked))
+    def bucket_key(width, depth, masked_depth=False, masked_width=False) -> int:
+        """A shape bucket's id: (padded) width and depth, and which of them are masked."""
+        return int(width) * 100000 + int(depth) * 100 + int(bool(masked_width)) * 10 + int(bool(masked_depth))
 
     @staticmethod
     def bucket_shape(bucket) -> tuple:
+        """(width, depth, masked_depth, masked_width) of a bucket id."""
         w, rest = divmod(int(bucket), 100000)
-        d, m = divmod(rest, 10)
-        return w, d, bool(m)
+        d, rest = divmod(rest, 100)
+        mw, md = divmod(rest, 10)
+        return w, d, bool(md), bool(mw)
 
     def module(self, bucket=None):
         if bucket is None:

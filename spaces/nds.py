@@ -10,9 +10,9 @@ list of records or `{"top": [...], "mid": [...]}`; a record's `net` holds the `g
 32x32 CIFAR batch with the CIFAR skeleton by default, as the paper's authors did
 (`--space-option skeleton=imagenet` builds pycls' ImageNet network instead).
 
-Each record's own width and depth size its network: one program per width and depth group
-(`bucket_of`: depths from 6 on share at most `max_programs` programs per width, the extra
-cells masked); `eproxy score` reports the count as `programs`.
+Each record's own width and depth size its network: networks of depth >= 6 share at most
+`max_programs` programs (`bucket_of`: padded width and depth, extra channels masked, extra
+cells skipped); `eproxy score` reports the count as `programs`.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from . import SpaceError
 from .base import read_json
+from .buckets import merge_shapes
 from .cellnet import MIN_MASKED_DEPTH, CellSpace
 
 DARTS_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -51,28 +52,6 @@ FAMILIES = {
     "nds-nasnet-in": (NASNET_OPS, 5, "NASNet_in.json"),
     "nds-pnas-in": (PNAS_OPS, 5, "PNAS_in.json"),
 }
-
-
-def split_depths(depths, k: int) -> list:
-    """Distinct depths split into at most `k` contiguous groups minimising the padded cells
-    `sum over architectures of (group max - depth)`."""
-    values, counts = np.unique(np.asarray(depths), return_counts=True)
-    n = len(values)
-    k = max(1, min(int(k), n))
-
-    def pad(i, j):   # group values[i..j] padded to values[j]
-        return float(np.sum((values[j] - values[i:j + 1]) * counts[i:j + 1]))
-
-    best = {(0, j): (pad(0, j), [0]) for j in range(n)}   # (groups used - 1, last index) -> (cost, starts)
-    for g in range(1, k):
-        for j in range(n):
-            options = [(best[(g - 1, i - 1)][0] + pad(i, j), best[(g - 1, i - 1)][1] + [i])
-                       for i in range(1, j + 1) if (g - 1, i - 1) in best]
-            if options:
-                best[(g, j)] = min(options, key=lambda o: o[0])
-    cost, starts = min((best[(g, n - 1)] for g in range(k) if (g, n - 1) in best), key=lambda o: o[0])
-    bounds = starts + [n]
-    return [[int(v) for v in values[bounds[i]:bounds[i + 1]]] for i in range(len(starts))]
 
 
 def read_records(path) -> list:
@@ -160,25 +139,25 @@ class NDSCells(NDSTruth, CellSpace):
         return json.dumps(self.genotype(encoding), separators=(",", ":"))
 
     def bucket_of(self, encodings) -> np.ndarray:
-        """One program per width and, within a width, per group of depths: depths from
-        `MIN_MASKED_DEPTH` on are split into at most `max_programs` contiguous groups (the split
-        that pads the fewest cells, by dynamic programming) and run at the group's largest
-        depth with the extra normal cells skipped (free when architectures are mapped, computed
-        and discarded when vmapped); smaller depths run exactly."""
+        """At most `max_programs` programs for networks of depth >= 6 (`spaces.buckets.
+        merge_shapes` on (width, depth), cost = padded width^2 x padded depth per network): a
+        bucket runs at its largest width and depth, the extra channels masked and the extra
+        normal cells skipped; shallower networks (some stage without a normal cell) run exactly,
+        one program per (width, depth)."""
         sizes = self.sizes(encodings)
         out = np.zeros(len(sizes), np.int64)
-        for w in np.unique(sizes[:, 0]):
-            at_w = sizes[:, 0] == w
-            depths = sizes[at_w, 1]
-            keys = np.asarray([self.bucket_key(w, d) for d in depths], np.int64)
-            deep = depths >= MIN_MASKED_DEPTH
-            if deep.any():
-                cap = {}
-                for group in split_depths(depths[deep], self.max_programs):
-                    for d in group:
-                        cap[d] = (max(group), len(group) > 1)
-                keys[deep] = [self.bucket_key(w, *cap[d]) for d in depths[deep]]
-            out[at_w] = keys
+        deep = sizes[:, 1] >= MIN_MASKED_DEPTH
+        for i in np.flatnonzero(~deep):
+            out[i] = self.bucket_key(*sizes[i])
+        groups = {}
+        for i in np.flatnonzero(deep):
+            groups.setdefault((int(sizes[i, 0]), int(sizes[i, 1])), []).append(int(i))
+        merged = merge_shapes(groups, self.max_programs, lambda sh: 0,
+                              lambda a, b: (max(a[0], b[0]), max(a[1], b[1])),
+                              lambda sh, m: float(sh[0] ** 2 * sh[1] * len(m)))
+        for (w, d), m in merged.items():
+            ws, ds = sizes[m, 0], sizes[m, 1]
+            out[m] = self.bucket_key(w, d, (ds != d).any(), (ws != w).any())
         return out
 
 

@@ -109,51 +109,110 @@ def test_dps_needs_one_network_shape():
     assert not sp.module_fits_all and load_space("nb101").module_fits_all
 
 
-def test_depth_groups_and_budget():
+def test_program_budget_over_widths_and_depths():
     sp = load_space("nds-darts", max_programs=2)
     base = json.loads((NDS / "DARTS.json").read_text())[0]["net"]
-    recs = [dict(base, width=w, depth=d) for w, d in ((4, 6), (4, 7), (4, 9), (4, 20), (4, 19), (6, 6), (4, 4))]
-    enc = np.stack([sp.parse(r) for r in recs])
-    b = sp.bucket_of(enc).tolist()
-    shapes = [sp.bucket_shape(k) for k in b]
-    assert shapes[:3] == [(4, 9, True)] * 3 and shapes[3:5] == [(4, 20, True)] * 2   # 6,7,9 | 19,20
-    assert shapes[5] == (6, 6, False) and shapes[6] == (4, 4, False)                  # alone: exact; < 6: exact
-    assert len(set(b)) == 4
+    sizes = ((4, 6), (4, 7), (6, 9), (8, 20), (8, 19), (8, 18), (6, 4), (4, 4))
+    enc = np.stack([sp.parse(dict(base, width=w, depth=d)) for w, d in sizes])
+    shapes = [sp.bucket_shape(k) for k in sp.bucket_of(enc)]
+    assert shapes[:3] == [(6, 9, True, True)] * 3 and shapes[3:6] == [(8, 20, True, False)] * 3
+    assert shapes[6:] == [(6, 4, False, False), (4, 4, False, False)]   # depth < 6: exact
+    for (w, d), (W, D, md, mw) in zip(sizes, shapes):
+        assert w <= W and d <= D and (md or d == D) and (mw or w == W)
+    one = load_space("nds-darts", max_programs=1)
+    assert len(set(one.bucket_of(enc[:6]).tolist())) == 1
 
 
-def _mapped_params(padded_params, d, D):
-    """The exact depth-d network's parameters taken from the padded depth-D network's cells
-    with the same (stage, index in stage)."""
+def _mapped_params(padded, padded_net, exact_net, w):
+    """The exact network's parameters cut from the padded (wider, deeper) network's: cells
+    matched by (stage, index in stage), channels by position (cell outputs slot by slot)."""
+    import jax
     from spaces.cellnet import stage_slots
-    where = {slot: i for i, slot in enumerate(stage_slots(D))}
-    out = {k: v for k, v in padded_params.items() if not k.startswith("cell")}
-    for i, slot in enumerate(stage_slots(d)):
-        out[f"cell{i}"] = padded_params[f"cell{where[slot]}"]
-    return out
+    W = padded_net.width
+    where = {slot: i for i, slot in enumerate(stage_slots(padded_net.depth))}
+    plan = exact_net.plan()
+
+    def cut(a, name, cell=None):
+        a = np.asarray(a)
+        if name in ("scale", "bias"):
+            return a[..., : a.shape[-1] * w // W]
+        cin, cout = a.shape[-2:]
+        a = a[..., : cout * w // W]
+        if cell is not None and name in ("pre0", "pre1", "pre0_fr1", "pre0_fr2"):
+            cc, red, red_prev, pp, p = plan[cell]
+            producer = p if name.startswith("pre1") else pp
+            if producer >= 0:   # reads a cell output: n slots of (padded) width
+                slot = exact_net.plan()[producer][0]
+                pad_slot = slot * W // w
+                idx = np.concatenate([np.arange(k * pad_slot, k * pad_slot + slot) for k in range(exact_net.n_nodes)])
+                return a[..., idx, :]
+        if name in ("stem", "stem0a") or name.endswith(("_dw", "_dw1", "_dw2")):   # image / depthwise inputs
+            return a
+        return a[..., : cin * w // W, :]
+
+    out = {}
+    for k, v in padded.items():
+        if not k.startswith("cell"):
+            out[k] = {n: cut(a, k if n == "kernel" else n) for n, a in v.items()}
+    for i, slot in enumerate(stage_slots(exact_net.depth)):
+        src = padded[f"cell{where[slot]}"]
+        cell = {}
+        for k, v in src.items():
+            if k in ("ops", "ops_s2"):
+                cell[k] = {op: {n: cut(a, op if n == "kernel" else n) for n, a in part.items()} for op, part in v.items()}
+            else:
+                cell[k] = {n: cut(a, k if n == "kernel" else n, i) for n, a in v.items()}
+        out[f"cell{i}"] = cell
+    return jax.tree_util.tree_map(np.asarray, out)
 
 
-def test_masked_depth_equals_exact_depth():
-    """A depth-9 program with the extra normal cells skipped computes the depth-6/7/8 networks
-    (same weights, cell by cell), and its init rescaling matches theirs."""
+def _real_channels(feat, exact_channels, W, w, n_nodes):
+    slot = exact_channels // n_nodes
+    pad_slot = slot * W // w
+    idx = np.concatenate([np.arange(k * pad_slot, k * pad_slot + slot) for k in range(n_nodes)])
+    return np.asarray(feat)[..., idx], np.delete(np.asarray(feat), idx, axis=-1)
+
+
+@pytest.mark.parametrize("skeleton", ["cifar", "imagenet"])
+def test_masked_width_and_depth_equal_the_exact_network(skeleton):
+    """A width-8, depth-9 program with channels masked and cells skipped computes the
+    narrower/shallower networks on the same weights (cut channel by channel, cell by cell),
+    and its init rescaling matches theirs."""
     import jax
     import jax.numpy as jnp
     from eproxy_jax import initializers
-    sp = load_space("nds-amoeba", input_size=16)
+    sp = load_space("nds-amoeba", input_size=16, skeleton=skeleton)
     base = json.loads((NDS / "Amoeba.json").read_text())[1]["net"]   # short concats
-    images = jnp.asarray(np.random.default_rng(0).standard_normal((2, 16, 16, 3)), jnp.float32)
-    padded = sp.module(sp.bucket_key(4, 9, True))
-    e9 = jnp.asarray(sp.parse(dict(base, width=4, depth=9)))
+    # 4 images: the ImageNet skeleton's last maps are 1x1 at 16 px, and BN statistics over 2
+    # numbers amplify rounding differences between the padded and exact sums
+    images = jnp.asarray(np.random.default_rng(0).standard_normal((4, 16, 16, 3)), jnp.float32)
+    padded = sp.module(sp.bucket_key(8, 9, True, True))
+    e9 = jnp.asarray(sp.parse(dict(base, width=8, depth=9)))
     p9 = initializers.init_tree(jax.random.PRNGKey(1), padded.init(jax.random.PRNGKey(0), images, e9)["params"], 4)
+    rng = np.random.default_rng(1)
+    p9 = jax.tree_util.tree_map_with_path(   # non-trivial BN affine parameters
+        lambda path, a: a * (1 + 0.3 * rng.standard_normal(a.shape)) + (0.2 * rng.standard_normal(a.shape)
+                                                                         if path[-1].key == "bias" else 0), p9)
     run = jax.jit(lambda p, e: padded.apply({"params": p}, images, e))
-    for d in (6, 7, 8):
-        e = jnp.asarray(sp.parse(dict(base, width=4, depth=d)))
-        exact = sp.module(sp.bucket_key(4, d))
-        p = _mapped_params(p9, d, 9)
+    for w, d in ((4, 6), (6, 7), (8, 8), (4, 9)):
+        e = jnp.asarray(sp.parse(dict(base, width=w, depth=d)))
+        exact = sp.module(sp.bucket_key(w, d))
+        p = _mapped_params(p9, padded, exact, w)
         want = exact.apply({"params": p}, images, e)
         for got, ref in zip(run(p9, e), want):
-            np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-4, atol=1e-4)
-        adapted = _mapped_params(padded.adapt_params(p9, e, 4), d, 9)
-        chex_close = jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), adapted,
-                                            exact.adapt_params(p, e, 4))
-        del chex_close
+            real, rest = _real_channels(got, ref.shape[-1], 8, w, sp.n_nodes)
+            np.testing.assert_allclose(real, np.asarray(ref), rtol=2e-3, atol=2e-3 * max(1.0, np.abs(ref).max()))
+            assert not rest.any()
+        assert np.abs(np.asarray(want[0])).max() > 0.1
+        # init: the padded kernels were drawn at padded fans; rescaled, they are the exact network's
+        # rescaled kernels times sqrt(padded fan-in / exact fan-in) under PyTorch's default
+        # (U(+-1/sqrt(fan_in))): W/w for every width-scaled input, 1 for the image and depthwise inputs
+        got_init = _mapped_params(jax.jit(padded.adapt_params, static_argnums=2)(p9, e, 4), padded, exact, w)
+
+        def check(path, a, b):
+            keys = [k.key for k in path]
+            fixed_in = keys[0] == "stem0a" or keys[0] == "stem" or keys[-2].endswith(("_dw", "_dw1", "_dw2"))
+            want = 1.0 if fixed_in or keys[-1] != "kernel" else np.sqrt(8 / w)
+            np.testing.assert_allclose(np.asarray(a) / want, np.asarray(b), rtol=1e-5, err_msg=str(keys))
+        jax.tree_util.tree_map_with_path(check, got_init, exact.adapt_params(p, e, 4))
     assert run._cache_size() == 1
