@@ -51,6 +51,30 @@ def _gains_traced(fan_in, fan_out):
                       jnp.sqrt(2.0 / fo), 1.0 / jnp.sqrt(fi)])
 
 
+def fan_rescale(kernel, c_in_real, c_out_real, scheme):
+    """A kernel `[..., kh, kw, c_in, c_out]` drawn at its (padded) shape's fans, rescaled to the
+    scale `scheme` gives its real channel counts (traced, clipped to >= 1; a leading axis of
+    per-slot counts scales the kernel's leading axis). Every scheme's scale is a function of
+    the fans, so this is the exact-shape draw's distribution."""
+    kh, kw, cin, cout = kernel.shape[-4:]
+    fi = kh * kw * jnp.maximum(jnp.asarray(c_in_real, jnp.float32), 1.0)
+    fo = kh * kw * jnp.maximum(jnp.asarray(c_out_real, jnp.float32), 1.0)
+    ratio = _gains_traced(fi, fo)[scheme] / _gains_traced(kh * kw * cin, kh * kw * cout)[scheme]
+    return kernel * ratio.reshape(ratio.shape + (1,) * 4) if ratio.ndim else kernel * ratio
+
+
+def rescale_head(head, c_in_real, scheme):
+    """A proxy head `{"conv": {"kernel", "bias"}, "bn"}` drawn for all the channels of a padded
+    feature, rescaled to the `c_in_real` channels that are real: the kernel by `fan_rescale`,
+    the bias by sqrt(padded / real fan-in) (PyTorch's default draws U(+-1/sqrt(fan_in));
+    the other schemes' zero biases stay zero)."""
+    k = head["conv"]["kernel"]
+    c_in, c_out = k.shape[-2:]
+    real = jnp.maximum(jnp.asarray(c_in_real, jnp.float32), 1.0)
+    return {"conv": {"kernel": fan_rescale(k, real, c_out, scheme), "bias": head["conv"]["bias"] * jnp.sqrt(c_in / real)},
+            "bn": head["bn"]}
+
+
 _IS_NORMAL = (False, True, False, True, False)
 
 

@@ -175,46 +175,33 @@ class AnyNet(nn.Module):
         """Rescale every initial kernel to the fans of its real channels (grouped convs: the
         real group width in, as PyTorch counts fans)."""
         out = dict(params)
-
-        def scale(kernel, fi_real, fo_real, fi_pad, fo_pad):
-            ratio = (initializers._gains_traced(jnp.maximum(fi_real, 1.0), jnp.maximum(fo_real, 1.0))[scheme]
-                     / initializers._gains_traced(fi_pad, fo_pad)[scheme])
-            return {"kernel": kernel * ratio}
-
-        r_prev, w_prev = jnp.float32(self.stem_w), self.stem_w
-        for i, (w, wb, dp) in enumerate(zip(self.widths, self.bwidths, self.depths)):
+        r_prev = jnp.float32(self.stem_w)
+        for i in range(len(self.widths)):
             _, w_r, _, wb_r, gw = (enc[HEAD + PER_STAGE * i + j].astype(jnp.float32) for j in range(PER_STAGE))
-            for name, c_in_r, c_in_p in ((f"s{i}_b0", r_prev, w_prev), (f"s{i}_rest", w_r, w)):
+            for name, c_in_r in ((f"s{i}_b0", r_prev), (f"s{i}_rest", w_r)):
                 if name not in out:
                     continue
                 tree = out[name] if name.endswith("b0") else out[name]["block"]
                 new = dict(tree)
-                for key, kk, fi_r, fo_r, fi_p, fo_p in self._kernels(c_in_r, c_in_p, w_r, w, wb_r, wb, gw):
+                for key, fi_r, fo_r in self._kernels(c_in_r, w_r, wb_r, gw):
                     if key in tree:
-                        new[key] = scale(tree[key]["kernel"], kk * fi_r, kk * fo_r, kk * fi_p, kk * fo_p)
+                        new[key] = {"kernel": initializers.fan_rescale(tree[key]["kernel"], fi_r, fo_r, scheme)}
                 out[name] = new if name.endswith("b0") else {"block": new}
-            r_prev, w_prev = w_r, w
+            r_prev = w_r
         return out
 
-    def _kernels(self, c_in_r, c_in_p, w_r, w, wb_r, wb, gw):
-        """(param, k*k, real fan-in channels, real fan-out channels, padded in, padded out)."""
+    def _kernels(self, c_in_r, w_r, wb_r, gw):
+        """(param, real fan-in channels, real fan-out channels) of a block's kernels (the
+        padded fans are the kernels' shapes; a grouped conv's fan-in is its group width)."""
         if self.bottleneck:
-            return (("a", 1, c_in_r, wb_r, c_in_p, wb), ("b", 9, gw, wb_r, wb, wb), ("c", 1, wb_r, w_r, wb, w),
-                    ("proj", 1, c_in_r, w_r, c_in_p, w))
-        return (("a", 9, c_in_r, w_r, c_in_p, w), ("b", 9, w_r, w_r, w, w), ("proj", 1, c_in_r, w_r, c_in_p, w))
+            return (("a", c_in_r, wb_r), ("b", gw, wb_r), ("c", wb_r, w_r), ("proj", c_in_r, w_r))
+        return (("a", c_in_r, w_r), ("b", w_r, w_r), ("proj", c_in_r, w_r))
 
     def adapt_heads(self, heads, enc, scheme):
+        """Rescale the proxy heads to the real widths of the stages they read (deepest first)."""
         n = len(self.widths)
-        new = []
-        for b, h in enumerate(heads):
-            stage = n - 1 - b
-            real = enc[HEAD + PER_STAGE * stage + 1].astype(jnp.float32)
-            k, _, c_in, c_out = h["conv"]["kernel"].shape
-            ratio = (initializers._gains_traced(k * k * real, k * k * c_out)[scheme]
-                     / initializers._gains_traced(k * k * c_in, k * k * c_out)[scheme])
-            new.append({"conv": {"kernel": h["conv"]["kernel"] * ratio,
-                                 "bias": h["conv"]["bias"] * jnp.sqrt(c_in / real)}, "bn": h["bn"]})
-        return tuple(new)
+        return tuple(initializers.rescale_head(h, enc[HEAD + PER_STAGE * (n - 1 - b) + 1], scheme)
+                     for b, h in enumerate(heads))
 
 
 # --- records -> encodings ------------------------------------------------------------------

@@ -405,12 +405,10 @@ class CellNet(nn.Module):
         concat, and with width masking every kernel (all channel counts scale with the width,
         except the image's 3 and a depthwise kernel's 1 input channels)."""
         out, frac = dict(params), self._frac(enc)
+        r1, r2 = reduction_cells(self.depth)
 
         def rescale(kernel, fi_real, fo_real):
-            kh, kw, cin, cout = kernel.shape[-4:]
-            ratio = (initializers._gains_traced(kh * kw * jnp.maximum(fi_real, 1.0), kh * kw * jnp.maximum(fo_real, 1.0))[scheme]
-                     / initializers._gains_traced(kh * kw * cin, kh * kw * cout)[scheme])
-            return {"kernel": kernel * ratio}
+            return {"kernel": initializers.fan_rescale(kernel, fi_real, fo_real, scheme)}
 
         def generic(node, fixed_in=False):   # reads and writes width-scaled channels (`fixed_in`: image/depthwise)
             cin, cout = node["kernel"].shape[-2:]
@@ -431,7 +429,6 @@ class CellNet(nn.Module):
                                           else [("pre0", pp, cc)])
             for name, producer, c_out in reads:
                 real, _ = self._real_count(enc, producer)
-                r1, r2 = reduction_cells(self.depth)
                 if self.masked_depth and i == r2 and name.startswith("pre0") and producer != r1:
                     # with one real normal cell in stage 1, the second reduction's s0 is the first's output
                     real = jnp.where(stage_counts(enc[-1])[1] >= 2, real, self._real_count(enc, r1)[0])
@@ -442,18 +439,9 @@ class CellNet(nn.Module):
     def adapt_heads(self, heads, enc, scheme):
         """Rescale the proxy heads' initial kernels (and PyTorch-default biases) to the real
         channels of the features they read."""
-        new = []
-        for b, h in enumerate(heads):
-            j, _ = self.feature_producers()[b]
-            real, padded = self._real_count(enc, j)
-            k, _, c_in, c_out = h["conv"]["kernel"].shape
-            fi_real = k * k * jnp.maximum(real, 1.0)
-            ratio = (initializers._gains_traced(fi_real, k * k * c_out)[scheme]
-                     / initializers._gains_traced(k * k * c_in, k * k * c_out)[scheme])
-            conv = {"kernel": h["conv"]["kernel"] * ratio,
-                    "bias": h["conv"]["bias"] * jnp.sqrt(k * k * c_in / fi_real)}
-            new.append({"conv": conv, "bn": h["bn"]})
-        return tuple(new)
+        producers = self.feature_producers()
+        return tuple(initializers.rescale_head(h, self._real_count(enc, producers[b][0])[0], scheme)
+                     for b, h in enumerate(heads))
 
 
 # --- genotypes: parse, check, encode (numpy) ----------------------------------------------

@@ -287,19 +287,14 @@ class NB101Net(nn.Module):
             if s > 0:
                 c *= 2
             vc = vertex_channels(adj, c).astype(jnp.float32)
-            wv = vertex_width(c, self.feeders)
             for name, cin, n_cells in ((f"stack{s}_first", c_in, 1), (f"stack{s}", c, self.cells_per_stack - 1)):
                 if n_cells == 0:
                     continue
                 tree = out[name] if name.endswith("_first") else out[name]["cell"]
                 new = dict(tree)
-                for key, k, fan_in_real, fan_in_max in (("conv3", 3, vc, wv), ("conv1", 1, vc, wv), ("proj", 1, cin, cin)):
-                    fi = k * k * jnp.maximum(fan_in_real, 1.0) * jnp.ones_like(vc)
-                    fo = k * k * jnp.maximum(vc, 1.0)
-                    ratio = (initializers._gains_traced(fi, fo)[scheme]
-                             / initializers._gains_traced(k * k * fan_in_max, k * k * wv)[scheme])
-                    w = tree[key]["kernel"]
-                    new[key] = {"kernel": w * ratio.reshape((-1,) + (1,) * 4)}
+                for key, fan_in_real in (("conv3", vc), ("conv1", vc), ("proj", cin)):
+                    new[key] = {"kernel": initializers.fan_rescale(tree[key]["kernel"], fan_in_real * jnp.ones_like(vc),
+                                                                   vc, scheme)}
                 out[name] = new if name.endswith("_first") else {"cell": new}
         return out
 
