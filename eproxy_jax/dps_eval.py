@@ -42,19 +42,6 @@ def buckets_for_limits(max_channels: int = 512, max_kernel: int = 7) -> tuple:
 DEFAULT_BUCKETS = buckets_for_limits()
 
 
-def single_bucket(space, encodings) -> int:
-    """The one shape bucket of a space without a program that fits all its architectures (NDS
-    sizes, AnyNet shapes): DPS compares settings on a fixed set of architectures, so they must
-    share a network shape (SpaceError otherwise)."""
-    from spaces import SpaceError
-
-    got = sorted(set(np.asarray(space.bucket_of(encodings)).tolist()))
-    if len(got) != 1:
-        raise SpaceError(f"DPS on {space.name} needs architectures of one network shape, these span {len(got)} "
-                         "(use a fix-w-d space, architectures of one width/depth, or for AnyNet spaces --space-option max_programs=1)")
-    return got[0]
-
-
 def bucket_of(setting: dict, buckets=DEFAULT_BUCKETS) -> int:
     """Index of the first bucket that holds every branch of `setting` (a validated dict)."""
     for i, mx in enumerate(buckets):
@@ -111,8 +98,19 @@ class Evaluator:
         self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
         self.arch_bucket = arch_bucket
+        self.parts = None   # architectures of several network shapes: one Evaluator per shape
+        self._init_args = dict(images=self.images, seed=seed, buckets=self.buckets, batch=self.batch,
+                               base_setting=base_setting, arch_vmap=arch_vmap, conv_impl=conv_impl)
         if arch_bucket is None and not space.module_fits_all:
-            arch_bucket = self.arch_bucket = single_bucket(space, self.encodings)
+            per = np.asarray(space.bucket_of(self.encodings))
+            shapes = sorted(set(per.tolist()))
+            if len(shapes) > 1:
+                self.parts = [(np.flatnonzero(per == b), Evaluator(space, self.encodings[per == b], arch_bucket=b,
+                                                                   chunk=chunk, **self._init_args))
+                              for b in shapes]
+                self.base = self.parts[0][1].base
+                return
+            arch_bucket = self.arch_bucket = shapes[0]
         self.channels = space.feature_channels if arch_bucket is None else space.feature_channels_of(arch_bucket)
         self.n_branches = min(3, len(self.channels))
         self.base = validate(base_setting or {}, self.n_branches)
@@ -121,7 +119,19 @@ class Evaluator:
 
     def on(self, encodings) -> "Evaluator":
         """The same evaluator (settings, buckets, compiled programs) on other architectures;
-        no recompile, since architectures go through in chunks of the same size."""
+        no recompile, since architectures go through in chunks of the same size (architectures
+        of several network shapes: per shape, the programs of the same shape are reused)."""
+        if not self.space.module_fits_all:
+            enc = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
+            shapes = set(np.asarray(self.space.bucket_of(enc)).tolist())
+            if self.parts is not None or shapes != {self.arch_bucket}:
+                other = Evaluator(self.space, enc, chunk=None, **self._init_args)
+                mine = {ev.arch_bucket: ev for _, ev in (self.parts or [(None, self)])}
+                for _, ev in (other.parts or [(None, other)]):
+                    same = mine.get(ev.arch_bucket)
+                    if same is not None and ev.chunk == same.chunk:
+                        ev._programs, ev.net = same._programs, same.net
+                return other
         other = Evaluator(self.space, encodings, self.images, buckets=self.buckets, batch=self.batch,
                           chunk=self.chunk, arch_vmap=self.arch_vmap, conv_impl=self.conv_impl,
                           arch_bucket=self.arch_bucket)
@@ -165,6 +175,11 @@ class Evaluator:
 
     def scores(self, settings, progress=None) -> np.ndarray:
         """Scores `[len(settings), n_archs]` (lower = better; NaN = diverged) of setting dicts."""
+        if self.parts is not None:
+            out = np.full((len(settings), len(self.encodings)), np.nan, np.float32)
+            for k, (idx, ev) in enumerate(self.parts):
+                out[:, idx] = ev.scores(settings, progress if k == len(self.parts) - 1 else None)
+            return out
         settings = [validate(s, self.n_branches) for s in settings]
         out = np.full((len(settings), len(self.encodings)), np.nan, np.float32)
         by_bucket = {}

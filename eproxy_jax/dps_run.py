@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dps, metrics
-from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits, single_bucket
+from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits
 from .setting_spec import validate
 from .store import StateError
 
@@ -77,9 +77,10 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         d = validate({}, n_branches)
         buckets = buckets + (tuple(max(d[f]) for f in PER_BRANCH_REAL),)
     arch_bucket = None
-    if not space.module_fits_all:   # train and eval architectures must share one network shape
+    if not space.module_fits_all:   # one program for train and eval architectures where they share a shape
         both = train_encs if eval_encs is None else np.concatenate([train_encs, eval_encs])
-        arch_bucket = single_bucket(space, both)
+        shapes = set(np.asarray(space.bucket_of(both)).tolist())
+        arch_bucket = shapes.pop() if len(shapes) == 1 else None
     ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=batch, arch_bucket=arch_bucket)
     state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
     meta_hash = hashlib.sha256(json.dumps(meta or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]

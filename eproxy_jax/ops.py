@@ -217,6 +217,30 @@ def resize_nearest(x, size: int):
     return jnp.take(x, nearest_indices(w, size), axis=2)
 
 
+def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """`[n_out, n_in]` weights of PyTorch's F.interpolate(mode='bilinear', align_corners=False)
+    along one axis (no antialiasing): source = (i + 0.5) * n_in / n_out - 0.5, clamped at 0."""
+    src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    m = np.zeros((n_out, n_in), np.float32)
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - lam)
+    np.add.at(m, (np.arange(n_out), i1), lam)
+    return m
+
+
+def resize_bilinear(x, size):
+    """Bilinear resize of an NHWC map to `size` (int or (h, w)), as PyTorch's
+    F.interpolate(mode='bilinear', align_corners=False); a no-op at the same size."""
+    h_out, w_out = (size, size) if isinstance(size, int) else size
+    h, w = x.shape[1], x.shape[2]
+    if (h, w) == (h_out, w_out):
+        return x
+    x = jnp.einsum("oh,nhwc->nowc", bilinear_matrix(h, h_out), x)
+    return jnp.einsum("pw,nowc->nopc", bilinear_matrix(w, w_out), x)
+
+
 def conv_macs(h_out: int, w_out: int, c_in: int, c_out: int, k: int, groups: int = 1) -> int:
     """Multiply-accumulates of one convolution for one image."""
     return h_out * w_out * c_out * (c_in // groups) * k * k

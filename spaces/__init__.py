@@ -2,7 +2,7 @@
 
 The registry below is plain Python (no jax import), so the CLI can validate a space and
 dataset name before it imports jax. Adding a space = one file in this package that defines
-a `Space` subclass named `SPACE_CLASS`, plus one entry here.
+a `Space` subclass (named `SPACE_CLASS` unless the entry's `class_name` says otherwise), plus one entry here.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class SpaceInfo:
     aliases: tuple = field(default_factory=tuple)
     classes: dict = field(default_factory=dict)  # dataset name -> classes of its classifier (peer proxies)
     truth_hint: str = ""              # where to get the truth file when none is bundled
+    class_name: str = "SPACE_CLASS"   # the Space subclass in `module` (a file may define several)
 
 
 REGISTRY: dict[str, SpaceInfo] = {
@@ -80,6 +81,25 @@ for _mod, _name, _what, _file in _NDS:
         truth_hint=(f"{_name} has no bundled truth (the NDS data is not redistributed): download data.zip "
                     f"from https://github.com/facebookresearch/nds and pass --truth PATH/{_file}"))
 
+# TransNAS-Bench-101 (spaces/transnas.py): 7 tasks, 4 with bundled truth; values higher = better
+_TRANSNAS_TASKS = ("class_object", "class_scene", "autoencoder", "normal", "jigsaw", "room_layout", "segmentsemantic")
+for _kind, _cls, _what in (("micro", "TransNASMicro", "4,096 cells a_bc_def on the 64-41414 skeleton (read as 41412 at 32 px)"),
+                           ("macro", "TransNASMacro", "3,255 residual skeletons 64-XXXX[XX]-basic")):
+    REGISTRY[f"transnas-{_kind}"] = SpaceInfo(
+        module="spaces.transnas", class_name=_cls,
+        datasets={t: (f"transnas_{_kind}_{t}.json.gz" if t in _TRANSNAS_TASKS[:4] else None) for t in _TRANSNAS_TASKS},
+        default_dataset="class_scene", description=f"TransNAS-Bench-101 {_kind}: {_what}",
+        truth_hint=(f"transnas-{_kind} has bundled truth for {', '.join(_TRANSNAS_TASKS[:4])}; for this task pass "
+                    f"--truth FILE with [[\"64-...\", value], ...] (higher = better, else add --lower-is-better)"))
+
+# NAS-Bench-MR (spaces/nbmr.py): 9 tasks, 5 with bundled truth
+_NBMR_TASKS = ("cls-10-1000", "cls-10c", "cls-50-100", "cls-50-1000", "seg", "seg-4x", "3ddet", "video", "video-p")
+REGISTRY["nbmr"] = SpaceInfo(
+    module="spaces.nbmr", datasets={t: (f"nbmr_{t}.json.gz" if t in _NBMR_TASKS[:5] else None) for t in _NBMR_TASKS},
+    default_dataset="seg", description="NAS-Bench-MR: 2,507 multi-resolution (HRNet-like) networks",
+    truth_hint=(f"nbmr has bundled truth for {', '.join(_NBMR_TASKS[:5])}; for this task pass --truth FILE with "
+                "[[{\"input_channel\": ..., \"inverted_residual_setting\": ..., \"last_channel\": ...}, value], ...]"))
+
 
 class SpaceError(ValueError):
     """Unknown space or dataset, or a malformed architecture (one-line message)."""
@@ -111,4 +131,4 @@ def load_space(name: str, **config):
     """Instantiate a registered space; `config` overrides its network size (e.g. for tests:
     `load_space("nb201", channels=4, cells_per_stage=1, input_size=16)`)."""
     mod = importlib.import_module(info(name).module)
-    return mod.SPACE_CLASS(name=name, **config)
+    return getattr(mod, info(name).class_name)(name=name, **config)

@@ -35,7 +35,7 @@ import numpy as np
 from eproxy_jax import initializers, ops
 from . import SpaceError
 from .base import Space
-from .buckets import merge_shapes
+from .buckets import bucket_ids, merge_shapes
 from .nb101 import BNParams
 from .nb201 import Kernel
 from .nds import NDSTruth
@@ -323,15 +323,12 @@ class AnyNetSpace(NDSTruth, Space):
         def merge(a, b):
             return a[:3] + tuple(tuple(max(x, y) for x, y in zip(a[k], b[k])) for k in (3, 4, 5))
 
-        def cost(sig, members):
-            unit = self._unit_cost(sig)
-            return float(unit @ depths[members][:, :len(unit)].sum(0))
+        def unit(sig):
+            u = self._unit_cost(sig)
+            return np.r_[u, np.zeros(MAX_STAGES - len(u))]
 
-        merged = merge_shapes(groups, self.max_programs, lambda sig: sig[:3], merge, cost)
-        out = np.zeros(len(encs), np.int64)
-        for sig, m in merged.items():
-            out[m] = self._shapes.setdefault(sig, len(self._shapes))
-        return out
+        merged = merge_shapes(groups, self.max_programs, lambda sig: sig[:3], merge, unit, lambda m: depths[m].sum(0))
+        return bucket_ids(merged, self._shapes, len(encs))
 
     def module(self, bucket=None):
         if bucket is None:

@@ -119,7 +119,7 @@ class Space:
         """(encodings [N, ...], values [N]) from the bundled table of `dataset` or a user file
         of `[[arch, value], ...]` (.json or .json.gz). Values are returned higher-is-better."""
         if path is None:
-            path = truth_path(self.name, dataset)
+            path = truth_path(self.name, dataset or info(self.name).default_dataset)
             if path is None:
                 raise SpaceError(info(self.name).truth_hint
                                  or f"no bundled truth table for {self.name}/{dataset}: pass --truth FILE")

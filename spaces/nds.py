@@ -154,7 +154,7 @@ class NDSCells(NDSTruth, CellSpace):
             groups.setdefault((int(sizes[i, 0]), int(sizes[i, 1])), []).append(int(i))
         merged = merge_shapes(groups, self.max_programs, lambda sh: 0,
                               lambda a, b: (max(a[0], b[0]), max(a[1], b[1])),
-                              lambda sh, m: float(sh[0] ** 2 * sh[1] * len(m)))
+                              lambda sh: (float(sh[0] ** 2 * sh[1]),), lambda m: (len(m),))
         for (w, d), m in merged.items():
             ws, ds = sizes[m, 0], sizes[m, 1]
             out[m] = self.bucket_key(w, d, (ds != d).any(), (ws != w).any())

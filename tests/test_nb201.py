@@ -7,6 +7,7 @@ import pytest
 
 import spaces
 from eproxy_jax import initializers
+from literal import np_conv
 from spaces import SpaceError
 from spaces import nb201
 
@@ -121,19 +122,6 @@ def test_macs_hand_computed(space):
 C, CELLS, INPUT, TARGET, N = 4, 2, 16, 4, 2
 
 
-def np_conv(x, w, stride=1, pad=None):
-    """x [n,h,w,ci], w [k,k,ci,co], zero padding, float64."""
-    k = w.shape[0]
-    pad = (k - 1) // 2 if pad is None else pad
-    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    ho = (x.shape[1] + 2 * pad - k) // stride + 1
-    wo = (x.shape[2] + 2 * pad - k) // stride + 1
-    out = np.zeros((x.shape[0], ho, wo, w.shape[3]))
-    for i in range(k):
-        for j in range(k):
-            patch = xp[:, i: i + stride * (ho - 1) + 1: stride, j: j + stride * (wo - 1) + 1: stride, :]
-            out += patch @ w[i, j]
-    return out
 
 
 def np_bn(x, scale=None, bias=None):

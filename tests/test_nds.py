@@ -97,15 +97,24 @@ def test_cli_scores_an_nds_space(tmp_path):
     assert r.returncode == 2 and "facebookresearch/nds" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_dps_needs_one_network_shape():
-    from eproxy_jax.dps_eval import single_bucket
-    sp = load_space("nds-amoeba")
-    enc, _ = sp.load_truth(path=NDS / "Amoeba.json")
-    with pytest.raises(SpaceError, match="one network shape"):
-        single_bucket(sp, enc)
-    fixed = load_space("nds-enas-fix-w-d")
-    enc, _ = fixed.load_truth(path=NDS / "ENAS_fix-w-d.json")
-    assert single_bucket(fixed, enc) == fixed.bucket_key(4, 3)
+def test_dps_runs_over_several_network_shapes():
+    """DPS settings on architectures of several network shapes: one program per shape, each
+    architecture scored as the engine scores it (the shape's program, the same proxy seed)."""
+    from eproxy_jax.dps_eval import Evaluator
+    from eproxy_jax.engine import Engine
+    sp = load_space("nds-resnet", input_size=16, max_programs=2)
+    enc, _ = sp.load_truth(path=NDS / "ResNet.json")
+    enc = enc[[0, 1]]
+    shapes = set(sp.bucket_of(enc).tolist())
+    assert len(shapes) > 1
+    images = np.random.default_rng(0).standard_normal((16, 16, 16, 3)).astype(np.float32)
+    ev = Evaluator(sp, enc, images, seed=0, buckets=((3, 3, 16, 16),), batch=1)
+    assert ev.parts is not None and len(ev.parts) == len(shapes)
+    setting = {"c_out": [16, 16, 16], "c_last": [16, 16, 16]}
+    got = ev.scores([setting])[0]
+    from eproxy_jax.setting import ProxySetting
+    want = Engine(sp, ProxySetting.from_dict(setting), [0], images, chunk=1).score(enc)[:, 0]
+    np.testing.assert_allclose(got, want, rtol=2e-3)
     assert not sp.module_fits_all and load_space("nb101").module_fits_all
 
 

@@ -1,0 +1,171 @@
+"""Eproxy across tasks: TransNAS-Bench-101 micro/macro and NAS-Bench-MR, every bundled task.
+
+For each space: score a set of architectures once with the paper's default setting (the
+architectures are the same for every task of a space), then per task Spearman/Kendall of
+-score against the task's metric; optionally DPS per task (20 train architectures drawn from
+the rest of the space, evaluated on the scored set minus them) with the default setting on the
+same evaluation architectures beside it.
+
+    # the full protocol (GPU): every architecture, DPS 200 settings per task
+    python experiments/multitask.py
+    # a reduced run (what the 2-core CPU allows): 100 architectures per space, no DPS
+    python experiments/multitask.py --archs 100 --dps-tasks none
+    # reduced DPS on one task
+    python experiments/multitask.py --spaces transnas-micro --archs 100 --dps-tasks class_scene \\
+        --cycles 24 --population 8 --sample 4
+
+Resumable: scores are saved per chunk in `<out-dir>/<space>_scores.json`, each DPS run keeps
+its state in `<out-dir>/<space>_<task>_dps.state`, finished rows in `<out-dir>/rows.json`.
+Prints a markdown table (and writes it to `<out-dir>/table.md`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SPACES = ("transnas-micro", "transnas-macro", "nbmr")
+
+
+def bundled_tasks(name):
+    from spaces import info
+    return [t for t, f in info(name).datasets.items() if f is not None]
+
+
+def parse_options(items):
+    out = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        out[k] = int(v) if v.lstrip("-").isdigit() else v
+    return out
+
+
+def load_rows(path):
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spaces", default=",".join(SPACES))
+    ap.add_argument("--archs", type=int, default=0, help="architectures scored per space (0 = all)")
+    ap.add_argument("--sample-seed", type=int, default=0)
+    ap.add_argument("--chunk", type=int, default=16)
+    ap.add_argument("--dps-tasks", default="all", help="'all', 'none' or a comma list of tasks")
+    ap.add_argument("--dps-seeds", default="0")
+    ap.add_argument("--train-archs", type=int, default=20)
+    ap.add_argument("--cycles", type=int, default=200)
+    ap.add_argument("--population", type=int, default=40)
+    ap.add_argument("--sample", type=int, default=10)
+    ap.add_argument("--space-option", action="append", default=[], help="KEY=VALUE for every space (e.g. input_size=64)")
+    ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
+    args = ap.parse_args()
+
+    from eproxy_jax import dps_run, metrics
+    from eproxy_jax.engine import CompileCounter, Engine
+    from spaces import load_space
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / "rows.json"
+    rows = load_rows(rows_path)
+    done = {(r["space"], r["task"], r["kind"], r.get("dps_seed")) for r in rows}
+    opts = parse_options(args.space_option)
+
+    def save_row(row):
+        rows.append(row)
+        rows_path.write_text(json.dumps(rows, indent=1))
+        print(json.dumps(row), flush=True)
+
+    for name in args.spaces.split(","):
+        sp = load_space(name, **opts)
+        tasks = bundled_tasks(name)
+        truth = {}
+        for t in tasks:
+            enc, val = sp.load_truth(t)
+            truth[t] = {sp.arch_id(e): v for e, v in zip(enc, val)}
+        enc_all, _ = sp.load_truth(tasks[0])
+        ids_all = [sp.arch_id(e) for e in enc_all]
+        rng = np.random.default_rng(args.sample_seed)
+        order = rng.permutation(len(ids_all))
+        n = len(ids_all) if args.archs <= 0 else min(args.archs, len(ids_all))
+        pick = order[:n]
+        rest = order[n:] if n < len(ids_all) else order
+        # --- default setting, scored once for every task
+        score_path = out / f"{name}_scores.json"
+        scores = json.loads(score_path.read_text()) if score_path.exists() else {}
+        todo = [i for i in pick if ids_all[i] not in scores]
+        if todo:
+            eng = Engine(sp, chunk=args.chunk)
+            c0 = CompileCounter.compiles
+            t0 = time.perf_counter()
+            for a in range(0, len(todo), args.chunk):
+                part = todo[a:a + args.chunk]
+                s = eng.score(enc_all[part]).mean(axis=1)
+                scores.update({ids_all[i]: float(v) for i, v in zip(part, s)})
+                score_path.write_text(json.dumps(scores))
+                print(f"# {name}: scored {len(scores)}/{n}", flush=True)
+            meta = {"ms_per_arch": 1000 * eng.score_s / len(todo), "compile_s": eng.compile_s,
+                    "programs": eng.programs, "compiles": CompileCounter.compiles - c0,
+                    "wall_s": time.perf_counter() - t0}
+            (out / f"{name}_meta.json").write_text(json.dumps(meta))
+        meta = json.loads((out / f"{name}_meta.json").read_text()) if (out / f"{name}_meta.json").exists() else {}
+        ids = [ids_all[i] for i in pick]
+        sc = np.asarray([scores[i] for i in ids])
+        for t in tasks:
+            if (name, t, "default", None) in done:
+                continue
+            y = np.asarray([truth[t][i] for i in ids])
+            save_row({"space": name, "task": t, "kind": "default", "n": len(ids),
+                      "spearman": float(metrics.spearman(sc, y)), "kendall": float(metrics.kendall(sc, y)),
+                      "ms_per_arch": meta.get("ms_per_arch"), "programs": meta.get("programs"),
+                      "options": opts, "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
+        # --- DPS per task
+        dps_tasks = [] if args.dps_tasks == "none" else (tasks if args.dps_tasks == "all" else args.dps_tasks.split(","))
+        for t in dps_tasks:
+            for seed in (int(s) for s in args.dps_seeds.split(",")):
+                if (name, t, "dps", seed) in done:
+                    continue
+                r2 = np.random.default_rng(1000 + seed)
+                pool = [i for i in rest if ids_all[i] not in set(ids)] or list(rest)
+                train = r2.choice(pool, args.train_archs, replace=False)
+                ev = [i for i in pick if i not in set(train.tolist())]
+                y_tr = np.asarray([truth[t][ids_all[i]] for i in train])
+                y_ev = np.asarray([truth[t][ids_all[i]] for i in ev])
+                t0 = time.perf_counter()
+                res = dps_run.run(sp, enc_all[train], y_tr, enc_all[ev], y_ev, cycles=args.cycles,
+                                  population=args.population, sample=min(args.sample, args.population), seed=seed,
+                                  state_path=out / f"{name}_{t}_s{seed}_dps.state",
+                                  meta={"space": name, "task": t, "seed": seed, "archs": args.archs, "opts": opts},
+                                  progress=lambda e: print(f"# {name}/{t} DPS {e['told']}/{e['cycles']} best "
+                                                           f"{e['best_fitness']:.3f}", flush=True))
+                save_row({"space": name, "task": t, "kind": "dps", "dps_seed": seed, "n": len(ev),
+                          "train_archs": args.train_archs, "cycles": args.cycles, "population": args.population,
+                          "best_fitness": res["best_fitness"], "default_fitness": res["default_fitness"],
+                          "spearman": res["eval_spearman"], "default_spearman": res["default_eval_spearman"],
+                          "compiles": res["compiles"], "wall_s": time.perf_counter() - t0, "setting": res["setting"],
+                          "options": opts})
+    table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) | ms/arch | programs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["kind"] != "default":
+            continue
+        d = [x for x in rows if x["kind"] == "dps" and x["space"] == r["space"] and x["task"] == r["task"]]
+        dps = "; ".join(f"{x['spearman']:.3f} ({x['default_spearman']:.3f}), {x['cycles']} settings" for x in d) or "not run"
+        table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | "
+                     f"{r['ms_per_arch']:.0f} | {r['programs']} |" if r["ms_per_arch"] is not None else
+                     f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | - | - |")
+    (out / "table.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
