@@ -107,12 +107,14 @@ def main():
             eng = Engine(sp, chunk=args.chunk)
             c0 = CompileCounter.compiles
             t0 = time.perf_counter()
-            for a in range(0, len(todo), args.chunk):
-                part = todo[a:a + args.chunk]
-                s = eng.score(enc_all[part]).mean(axis=1)
-                scores.update({ids_all[i]: float(v) for i, v in zip(part, s)})
+            todo = np.asarray(todo)
+
+            def save(idx, s):   # one call, so shape buckets are merged over all the architectures
+                scores.update({ids_all[i]: float(v) for i, v in zip(todo[idx], s.mean(axis=1))})
                 score_path.write_text(json.dumps(scores))
                 print(f"# {name}: scored {len(scores)}/{n}", flush=True)
+
+            eng.score(enc_all[todo], on_chunk=save)
             meta = {"ms_per_arch": 1000 * eng.score_s / len(todo), "compile_s": eng.compile_s,
                     "programs": eng.programs, "compiles": CompileCounter.compiles - c0,
                     "wall_s": time.perf_counter() - t0}
@@ -135,9 +137,11 @@ def main():
                 if (name, t, "dps", seed) in done:
                     continue
                 r2 = np.random.default_rng(1000 + seed)
-                pool = [i for i in rest if ids_all[i] not in set(ids)] or list(rest)
+                scored = set(ids)
+                pool = [i for i in rest if ids_all[i] not in scored] or list(rest)
                 train = r2.choice(pool, args.train_archs, replace=False)
-                ev = [i for i in pick if i not in set(train.tolist())]
+                in_train = set(train.tolist())
+                ev = [i for i in pick if i not in in_train]
                 y_tr = np.asarray([truth[t][ids_all[i]] for i in train])
                 y_ev = np.asarray([truth[t][ids_all[i]] for i in ev])
                 t0 = time.perf_counter()
