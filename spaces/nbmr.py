@@ -200,8 +200,7 @@ class MRNet(nn.Module):
         """Rescale every initial kernel to the fans of its real channels."""
         c0, c1, last = (enc[i].astype(jnp.float32) for i in (1, 2, 3))
         rows = enc[HEAD:].reshape(self.modules, PER_SLOT).astype(jnp.float32)
-        n_out, out_ch, n_in, in_ch = rows[:, 0], rows[:, 1 + NB:1 + 2 * NB], rows[:, 1 + 2 * NB], rows[:, 2 + 2 * NB:]
-        del n_out, n_in
+        out_ch, in_ch = rows[:, 1 + NB:1 + 2 * NB], rows[:, 2 + 2 * NB:]
         fr = initializers.fan_rescale
         out = dict(params)
         out["stem0"] = {"kernel": fr(params["stem0"]["kernel"], 3.0, c0, scheme)}
