@@ -93,6 +93,8 @@ def _add_engine(p):
                    help="architectures vmapped together inside a chunk (default: 1 on CPU, 256 on GPU)")
     p.add_argument("--conv-impl", choices=("custom", "xla", "im2col"), default=None,
                    help="how convolutions lower (default: custom on CPU; on GPU im2col when arch-vmap > 1, else xla)")
+    p.add_argument("--devices", type=_positive("--devices"), default=None,
+                   help="local accelerators each chunk is split over (jax.sharding; default: all of them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
                    help="seeds vmapped together or run one after another (default: map)")
     s.add_argument("--out", help="results CSV (appended, resumable); default eproxy-results/<space>_<dataset>_<hash>.csv")
+    s.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="score only the I-th (0-based) of N disjoint slices of the architectures (many hosts; "
+                   "combine with eproxy merge)")
     _add_run(s)
 
     d = sub.add_parser("dps", help="Discrete Proxy Search: fit the proxy's settings on a few benchmarked archs")
@@ -151,7 +156,158 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine(c)
     c.add_argument("--out", help="output folder (default compare-<space>-<dataset>-n<N>-s<sample seed>)")
     _add_run(c)
+
+    from . import cli_search
+    cli_search.add_parser(sub, _add_truth, _add_images, _add_engine, _add_run, _positive, _nonneg, _int_at_least)
+
+    b = sub.add_parser("bench", help="Table 1: ms per architecture of each space, beside the paper's A6000 figures")
+    b.add_argument("--space", action="append", default=[], help="a space to time (repeatable; default: every "
+                   "space with architectures: the bundled tables, and the NDS spaces whose file is in --nds-dir)")
+    b.add_argument("--n", type=_positive("--n"), default=256, help="architectures per space (default 256)")
+    b.add_argument("--nds-dir", help="folder with the NDS release's files (DARTS.json, ...)")
+    b.add_argument("--chunk", type=_positive("--chunk"), default=None, help="architectures per call (default 16 on CPU, 256 on GPU)")
+    b.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None)
+    b.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="network override applied to every space timed (tests, quick looks)")
+    b.add_argument("--out", help="JSON lines of finished spaces: rerunning skips them (resume)")
+    b.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    b.add_argument("--quiet", action="store_true")
+
+    m = sub.add_parser("merge", help="combine results files of one run (e.g. --shard slices), each architecture once")
+    m.add_argument("out", help="merged results CSV (created, or extended if it holds the same run)")
+    m.add_argument("inputs", nargs="+", help="results CSVs of the same run")
+    m.add_argument("--lower-is-better", action="store_true", help="the stored truth values are losses")
+    m.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+
+    w = sub.add_parser("draw", help="draw an architecture's cells as DAGs (PNG, SVG or PDF)")
+    w.add_argument("space", help="nb201, nb101, nb301, an NDS cell space, transnas-micro or transnas-macro")
+    w.add_argument("arch", help="the architecture in the benchmark's own encoding, e.g. '[[3],[3,1],[2,4,3]]' "
+                   "or an NB201 string (JSON, or a plain string)")
+    w.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
+    w.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE")
     return p
+
+
+def cmd_draw(args) -> int:
+    import spaces
+    from . import draw
+
+    spaces.info(args.space)
+    out = Path(args.out)
+    if out.suffix.lower() not in draw.FORMATS:
+        raise UsageError(f"--out {out}: must end in {', '.join(draw.FORMATS)}")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file path")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: directory {parent} does not exist")
+    try:
+        raw = json.loads(args.arch)
+    except json.JSONDecodeError:
+        raw = args.arch  # a plain string encoding (an NB201 or TransNAS string)
+    space, _ = load_space_arg(args)
+    graphs = space.graphs(space.parse(raw))
+    draw.render(graphs, out)
+    print(f"drew {len(graphs)} cell(s) of {args.space}: {out}")
+    return 0
+
+
+def _shard(v):
+    i, sep, n = v.partition("/")
+    try:
+        i, n = int(i), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N (e.g. 0/8), got {v!r}") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N, got {v!r}")
+    return i, n
+
+
+def cmd_bench(args) -> int:
+    import subprocess
+
+    import spaces
+    from . import bench
+
+    names = args.space or bench.default_spaces(args.nds_dir)
+    files = bench.nds_files()
+    for name in names:
+        spaces.info(name)
+        if name in files and not (args.nds_dir and (Path(args.nds_dir) / files[name]).is_file()):
+            raise UsageError(f"{name}: needs the NDS file {files[name]} in --nds-dir")
+    options = dict(args.space_option)
+    done = {}
+    if args.out and Path(args.out).is_file():
+        for ln in Path(args.out).read_text().splitlines():
+            try:
+                r = json.loads(ln)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupt
+            if isinstance(r, dict) and r.get("n_asked") == args.n and r.get("options") == options and "error" not in r:
+                done[r["space"]] = r
+    rows = []
+    for k, name in enumerate(names):
+        if name in done:
+            rows.append(done[name])
+            continue
+        if not args.quiet:
+            print(f"bench {name} ({k + 1}/{len(names)}): {args.n} architectures...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "eproxy_jax.bench", name, "--n", str(args.n), "--options", json.dumps(options)]
+        for flag, v in (("--nds-dir", args.nds_dir), ("--chunk", args.chunk), ("--arch-vmap", args.arch_vmap)):
+            if v is not None:
+                cmd += [flag, str(v)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                           os.environ.get("PYTHONPATH", "")]))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        try:
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            r = {"space": name, "error": f"worker exited {proc.returncode}: {tail[:200]}"}
+        r["n_asked"] = args.n
+        rows.append(r)
+        if not args.quiet and "error" not in r:
+            print(f"  {r['ms_mean']:,.1f} ms/arch (median {r['ms_median']:,.1f}), compile {r['compile_s']:.1f} s, "
+                  f"{r['programs']} program(s)", file=sys.stderr, flush=True)
+        if args.out and "error" not in r:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(r) + "\n")
+    print(bench.table(rows))
+    if args.json:
+        print(json.dumps({"rows": rows, "paper_a6000": {k: {"ms": v[0], "mb": v[1]} for k, v in bench.PAPER_A6000.items()}}))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def cmd_merge(args) -> int:
+    import numpy as np
+
+    from . import metrics
+    from .store import merge
+
+    for p in args.inputs:
+        if not Path(p).is_file():
+            raise UsageError(f"{p}: file not found")
+    if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
+        raise UsageError(f"{args.out}: the output must not be one of the inputs")
+    r = merge(args.inputs, args.out)
+    from .store import read_results
+    _, _, cols, rows = read_results(args.out)
+    result = {k: v for k, v in r.items() if k != "meta"}
+    result["space"] = r["meta"].get("space")
+    score = [float(x[cols.index("score")]) for x in rows]
+    truth = [x[cols.index("truth")] for x in rows]
+    result["spearman"] = result["kendall"] = None
+    if rows and all(truth) and len(rows) >= 2:
+        t = np.asarray([float(x) for x in truth]) * (-1.0 if args.lower_is_better else 1.0)
+        result["spearman"] = _finite(metrics.spearman(np.asarray(score), t))
+        result["kendall"] = _finite(metrics.kendall(np.asarray(score), t))
+    for f in result["inputs"]:
+        print(f"{f['file']}: {f['rows']} rows, {f['new']} new")
+    corr = "" if result["spearman"] is None else f"; spearman {result['spearman']}, kendall {result['kendall']}"
+    print(f"merged into {result['out']}: {result['rows']} architectures ({result['added']} added){corr}")
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    return 0
 
 
 def _probability(v):
@@ -186,7 +342,6 @@ def check_truth_file(path: str):
 def _validate(args) -> dict:
     """Checks that need no jax; returns what later steps reuse."""
     import spaces
-    from . import images, setting_spec
 
     spaces.info(args.space)
     if args.truth and not Path(args.truth).is_file():
@@ -203,11 +358,18 @@ def _validate(args) -> dict:
         dataset = args.dataset or Path(args.truth).name
     else:
         dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
+    if args.truth:
+        check_truth_file(args.truth)
+    return {"dataset": dataset, **check_run_inputs(args)}
+
+
+def check_run_inputs(args) -> dict:
+    """The setting, images, `--archs` list and results `--out` of a scoring run (no jax)."""
+    from . import images, setting_spec
+
     setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
     images.check_spec(args.images)
     archs = _read_json_list(args.archs, "--archs") if args.archs else None
-    if args.truth:
-        check_truth_file(args.truth)
     if args.out:
         out = Path(args.out)
         if out.is_dir():
@@ -215,7 +377,7 @@ def _validate(args) -> dict:
         parent = out.parent if str(out.parent) else Path(".")
         if parent.exists() and not os.access(parent, os.W_OK):
             raise UsageError(f"--out {out}: directory not writable")
-    return {"dataset": dataset, "setting": setting, "archs": archs}
+    return {"setting": setting, "archs": archs}
 
 
 def image_kind(spec: str) -> str:
@@ -264,6 +426,16 @@ def pending(store, ids) -> list:
     return todo
 
 
+def make_engine(engine_mod, args, space, setting, seeds, images, **kw):
+    """The engine of a CLI run (`--chunk`, `--arch-vmap`, `--conv-impl`, `--devices`)."""
+    import jax
+    n_local = len(jax.local_devices())
+    if args.devices is not None and args.devices > n_local:
+        raise UsageError(f"--devices {args.devices}: this host has {n_local} {jax.default_backend()} device(s)")
+    return engine_mod.Engine(space, setting, seeds, images, chunk=args.chunk, arch_vmap=args.arch_vmap,
+                             conv_impl=args.conv_impl, devices=args.devices, **kw)
+
+
 def cmd_score(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
@@ -287,6 +459,9 @@ def cmd_score(args, pre: dict) -> int:
     else:
         encs, truth = draw_limit(*space.load_truth(dataset, args.truth, args.lower_is_better),
                                  args.limit, args.sample_seed)
+    if args.shard:  # the I-th of N interleaved slices: disjoint, together everything, same sizes +-1
+        keep = np.arange(len(encs)) % args.shard[1] == args.shard[0]
+        encs, truth = encs[keep], (truth[keep] if truth is not None else None)
     ids = [space.arch_id(e) for e in encs]
 
     raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
@@ -294,7 +469,8 @@ def cmd_score(args, pre: dict) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images)
     from .store import run_hash
-    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}.csv"
+    shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
+    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}{shard}.csv"
     store = ResultStore(out, meta, seeds)
 
     todo = pending(store, ids)
@@ -306,13 +482,12 @@ def cmd_score(args, pre: dict) -> int:
         raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
     import jax
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
-    score_s, compile_s, prepare_s, programs = 0.0, 0.0, 0.0, 0
+    score_s, compile_s, prepare_s, programs, n_dev = 0.0, 0.0, 0.0, 0, None
     engine_mod.CompileCounter.install()
     compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
     if todo:
-        eng = engine_mod.Engine(space, setting, seeds, images_mod.normalise(raw_images), chunk=args.chunk,
-                                arch_vmap=args.arch_vmap, seed_batching=args.seed_batching,
-                                conv_impl=args.conv_impl)
+        eng = make_engine(engine_mod, args, space, setting, seeds, images_mod.normalise(raw_images),
+                          seed_batching=args.seed_batching)
         sub_ids = [ids[i] for i in todo]
         sign = -1.0 if args.lower_is_better else 1.0  # the file keeps the metric as given
         sub_truth = [sign * float(truth[i]) for i in todo] if truth is not None else None
@@ -329,7 +504,7 @@ def cmd_score(args, pre: dict) -> int:
             bar.close()
         # programs compile (and contexts prepare) inside score, one per shape bucket used;
         # prepare is a compile of its own plus a tiny run
-        prepare_s, programs, score_s = eng.prepare_s, eng.programs, eng.score_s
+        prepare_s, programs, score_s, n_dev = eng.prepare_s, eng.programs, eng.score_s, eng.devices
         compile_s = eng.compile_s + eng.prepare_s
 
     mean, per_seed, diverged = store.scores(ids)
@@ -344,7 +519,7 @@ def cmd_score(args, pre: dict) -> int:
         "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
         # scoring programs (one per shape bucket used) and all XLA compilations of this run
         # (persistent-cache hits are counted apart)
-        "programs": programs, "compiles": engine_mod.CompileCounter.compiles - compiles0,
+        "programs": programs, "devices": n_dev, "compiles": engine_mod.CompileCounter.compiles - compiles0,
         "cache_hits": engine_mod.CompileCounter.cache_hits - hits0,
     }
     if truth is not None and len(ids) >= 2:
@@ -392,6 +567,15 @@ def main(argv=None) -> int:
         if args.command == "dps":
             from . import cli_dps
             return cli_dps.cmd_dps(args, cli_dps.validate(args))
+        if args.command == "bench":
+            return cmd_bench(args)
+        if args.command == "merge":
+            return cmd_merge(args)
+        if args.command == "draw":
+            return cmd_draw(args)
+        if args.command == "search":
+            from . import cli_search
+            return cli_search.cmd_search(args, cli_search.validate(args))
         if args.command == "compare":
             from . import cli_compare
             return cli_compare.cmd_compare(args, cli_compare.validate(args))

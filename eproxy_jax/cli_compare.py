@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, check_truth_file
+from .cli import UsageError, _finite, check_truth_file, make_engine
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
 
@@ -115,8 +115,7 @@ def cmd_compare(args, pre: dict) -> int:
         todo = pending(store, ids)
         rec = {"compile_s": 0.0, "score_s": 0.0, "scored": len(todo), "batch": 16}
         if todo:
-            eng = engine_mod.Engine(space, setting, [args.seed], images_mod.normalise(raw), chunk=args.chunk,
-                                    arch_vmap=args.arch_vmap, conv_impl=args.conv_impl)
+            eng = make_engine(engine_mod, args, space, setting, [args.seed], images_mod.normalise(raw))
             bar = tqdm(total=len(todo), desc="eproxy", **bar_args)
             try:
                 eng.score(encs[todo], progress=bar, on_chunk=lambda idx, s: store.append(

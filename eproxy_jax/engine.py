@@ -113,6 +113,21 @@ def map_archs(score, encs, macs_frac, valid, arch_vmap: int):
     return tmap(lambda o: jnp.where(valid, o.reshape(-1), jnp.nan), out)
 
 
+def _shard_map(fn, mesh):
+    """`fn(ctx, setting, images, encs, macs, valid) -> [seeds, chunk]` with the chunk split over
+    the mesh's devices: each device scores its own slice of architectures (everything else
+    replicated), results gathered along the chunk axis."""
+    from jax.sharding import PartitionSpec as P
+    rep = P()
+    specs = dict(mesh=mesh, in_specs=(rep, rep, rep, P("archs"), P("archs"), P("archs")), out_specs=P(None, "archs"))
+    # the per-device body has lax.cond/lax.map over device-local data: no cross-device
+    # replication checks to make (the flag's name changed across jax versions)
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, check_vma=False, **specs)
+    from jax.experimental.shard_map import shard_map  # jax < 0.6
+    return shard_map(fn, check_rep=False, **specs)
+
+
 def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:
     """`arr[start:stop]` padded to `chunk` rows by repeating its last row (shapes never change)."""
     return np.concatenate([arr[start:stop], np.repeat(arr[stop - 1:stop], chunk - (stop - start), 0)])
@@ -129,7 +144,7 @@ class Engine:
 
     def __init__(self, space, setting: ProxySetting | None = None, seeds=(0,), images=None,
                  chunk: int = 16, arch_vmap: int | None = None, seed_batching: str | None = None,
-                 conv_impl: str | None = None):
+                 conv_impl: str | None = None, devices: int | None = None):
         CompileCounter.install()
         ensure_compilation_cache()
         self.space = space
@@ -140,8 +155,17 @@ class Engine:
             images = _images.load(size=space.input_size)
         self.images = jnp.asarray(images, jnp.float32)
         self.arch_vmap = int(arch_vmap or default_arch_vmap())
+        local = jax.local_devices()
+        self.devices = int(devices or len(local))
+        if not 1 <= self.devices <= len(local):
+            raise ValueError(f"devices must be in [1, {len(local)}] (the local {local[0].platform} devices), got {devices}")
+        self.mesh = None
+        if self.devices > 1:  # each chunk split over the devices, one slice per device (shard_map)
+            from jax.sharding import Mesh
+            self.mesh = Mesh(np.asarray(local[: self.devices]), ("archs",))
         self.chunk = max(int(chunk), 1)
-        self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap  # a multiple of arch_vmap
+        unit = self.arch_vmap * self.devices
+        self.chunk = -(-self.chunk // unit) * unit  # a multiple of arch_vmap on every device
         seed_batching = seed_batching or default_seed_batching()
         if seed_batching not in ("vmap", "map"):
             raise ValueError("seed_batching must be 'vmap' or 'map'")
@@ -211,11 +235,17 @@ class Engine:
             macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
             fn = lambda c, s, i, e, m, ok: self.chunk_scores(c, s, i, e, m, ok, bucket)  # noqa: E731
+            if self.mesh is not None:
+                fn = _shard_map(fn, self.mesh)
             with ops.use_conv_impl(self.conv_impl):
                 lowered = jax.jit(fn).lower(ctx, self.setting, self.images, encs, macs, valid)
             self._compiled[bucket] = lowered.compile()
             self.compile_s += time.perf_counter() - t
         return self._compiled[bucket]
+
+    def _split(self, x):
+        from jax.sharding import NamedSharding, PartitionSpec
+        return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec("archs")))
 
     @property
     def programs(self) -> int:
@@ -248,6 +278,8 @@ class Engine:
                 e = pad_chunk(encodings[idx], 0, len(idx), self.chunk)
                 m = pad_chunk(macs[idx], 0, len(idx), self.chunk)
                 ok = np.arange(self.chunk) < len(idx)
+                if self.mesh is not None:
+                    e, m, ok = self._split(e), self._split(m), self._split(ok)
                 res = np.asarray(fn(ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]
                 out[idx] = res[:, : len(idx)].T
                 if on_chunk is not None:

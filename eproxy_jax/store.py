@@ -124,3 +124,67 @@ class ResultStore:
             per.append([float(r[f"score_s{s}"]) for s in self.seeds])
             div.append(r["diverged"] == "1")
         return mean, per, div
+
+
+def read_results(path):
+    """(run_hash, meta, columns, rows) of a results file, read-only; a line cut by an
+    interrupt is skipped. Raises StoreError for anything that is not a results file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise StoreError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError):
+        raise StoreError(f"{path} is not an eproxy-jax results file") from None
+    lines = text.split("\n")
+    if lines[0] != FORMAT_LINE:
+        raise StoreError(f"{path} is not an eproxy-jax results file")
+    head = {ln.split("=", 1)[0]: ln.split("=", 1)[1] for ln in lines[:3] if ln.startswith("# ") and "=" in ln}
+    try:
+        h, meta = head["# run_hash"], json.loads(head["# meta"])
+    except (KeyError, json.JSONDecodeError):
+        raise StoreError(f"{path}: damaged header") from None
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not body:
+        raise StoreError(f"{path}: no column header")
+    columns = body[0].split(",")
+    rows = []
+    for i, ln in enumerate(body[1:], start=1):
+        rec = next(csv.reader([ln]))
+        if len(rec) != len(columns) or (i == len(body) - 1 and not text.endswith("\n")):
+            continue
+        rows.append(rec)
+    return h, meta, columns, rows
+
+
+def merge(inputs, out) -> dict:
+    """Combine results files of one run (e.g. the shards of `eproxy score --shard I/N`) into
+    `out` (created, or extended if it holds the same run), each architecture once. Returns
+    counts. Files of different runs are refused (StoreError)."""
+    if not inputs:
+        raise StoreError("nothing to merge")
+    read = [(p, *read_results(p)) for p in inputs]
+    p0, h0, meta, cols0, _ = read[0]
+    for p, h, _, cols, _ in read[1:]:
+        if h != h0 or cols != cols0:
+            raise StoreError(f"{p} holds results of a different run than {p0} (space, setting, seeds or images differ)")
+    store = ResultStore(out, meta, meta["seeds"])
+    if store.hash != h0:
+        raise StoreError(f"{p0}: its run hash does not match its header; the file was edited")
+    before = len(store.rows)
+    per_file, buf = [], io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for p, _, _, _, rows in read:
+        new = 0
+        for rec in rows:
+            if rec[0] not in store.rows:
+                store.rows[rec[0]] = dict(zip(store.columns, rec))
+                w.writerow(rec)
+                new += 1
+        per_file.append({"file": str(p), "rows": len(rows), "new": new})
+    with open(store.path, "a", newline="") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    return {"out": str(store.path), "rows": len(store.rows), "added": len(store.rows) - before,
+            "already": before, "inputs": per_file, "meta": meta}

@@ -67,6 +67,13 @@ class Space:
         if self.encoding_max is not None and e.size and (e.min() < 0 or e.max() >= self.encoding_max):
             raise SpaceError(f"encoding entries must lie in [0, {self.encoding_max}), got [{e.min()}, {e.max()}]")
 
+    # --- drawing -------------------------------------------------------------------
+    def graphs(self, encoding) -> list:
+        """The architecture as DAGs for `eproxy draw`: `[{"title", "nodes": [label, ...],
+        "edges": [(src, dst, op label), ...]}, ...]`, nodes in topological order."""
+        raise SpaceError(f"drawing is not available for {self.name} (nb201, nb101, nb301, the NDS cell "
+                         "spaces and transnas-micro/-macro have drawings)")
+
     # --- network -------------------------------------------------------------------
     @property
     def feature_channels(self) -> tuple:

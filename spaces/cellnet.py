@@ -613,6 +613,18 @@ class CellSpace(Space):
             g["width"], g["depth"] = int(e[self.glen]), int(e[self.glen + 1])
         return g
 
+    def graphs(self, encoding) -> list:
+        g = self.genotype(encoding)
+        out = []
+        for kind in ("normal", "reduce"):
+            pairs, concat = g[kind], g[f"{kind}_concat"]
+            n_inter = len(pairs) // 2
+            nodes = ["c_{k-2}", "c_{k-1}"] + [str(i) for i in range(n_inter)] + ["c_{k}"]
+            edges = [(int(src), 2 + i // 2, str(op)) for i, (op, src) in enumerate(pairs)]
+            edges += [(int(c), len(nodes) - 1, "") for c in concat]
+            out.append({"title": f"{self.name} {kind} cell", "nodes": nodes, "edges": edges})
+        return out
+
     def sizes(self, encodings) -> np.ndarray:
         """`[n, 2]` (width, depth) of each encoding's network."""
         enc = np.asarray(encodings).reshape(-1, self.encoding_shape[0])

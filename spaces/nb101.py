@@ -325,6 +325,13 @@ class NB101(Space):
         m, names = encoding_to_spec(encoding)
         return json.dumps([m.tolist(), names], separators=(",", ":"))
 
+    def graphs(self, encoding) -> list:
+        m, names = encoding_to_spec(encoding)
+        short = {"input": "in", "output": "out", "conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1",
+                 "maxpool3x3": "maxpool"}
+        edges = [(int(i), int(j), "") for i, j in zip(*np.nonzero(m))]
+        return [{"title": "NB101 cell (ops on the vertices)", "nodes": [short[n] for n in names], "edges": edges}]
+
     def check_encodings(self, encodings):
         super().check_encodings(encodings)
         e = np.asarray(encodings)

@@ -340,6 +340,11 @@ class NB201(Space):
         grid = np.stack(np.meshgrid(*[np.arange(len(OPS))] * 6, indexing="ij"), -1)
         return grid.reshape(-1, 6).astype(np.int32)
 
+    def graphs(self, encoding) -> list:
+        e = [int(v) for v in np.asarray(encoding).reshape(-1)]
+        edges = [(src, dst, OPS[o]) for (dst, src), o in zip(EDGES, e) if OPS[o] != "none"]
+        return [{"title": f"NB201 cell {to_string(e)}", "nodes": ["0", "1", "2", "3"], "edges": edges}]
+
     @property
     def feature_channels(self) -> tuple:
         return tuple(self.channels * 2 ** s for s in (2, 1, 0))

@@ -270,6 +270,12 @@ class TransNASMicro(TransNASBase):
         grid = np.stack(np.meshgrid(*[np.arange(len(OPS))] * 6, indexing="ij"), -1)
         return grid.reshape(-1, 6).astype(np.int32)
 
+    def graphs(self, encoding) -> list:
+        e = [int(v) for v in np.asarray(encoding).reshape(-1)]
+        pairs = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # a_bc_def: node j's inputs from nodes < j
+        edges = [(s, d, OPS[o]) for (s, d), o in zip(pairs, e) if o != 0]
+        return [{"title": f"TransNAS micro cell {self.arch_id(e)}", "nodes": ["0", "1", "2", "3"], "edges": edges}]
+
     @property
     def feature_channels(self) -> tuple:
         return tuple(co for _, co, _ in reversed(layer_plan(self.skeleton, self.base)[-3:]))
@@ -525,6 +531,14 @@ class TransNASMacro(TransNASBase):
 
     def arch_id(self, encoding) -> str:
         return f"64-{self.digits(encoding)}-basic"
+
+    def graphs(self, encoding) -> list:
+        names = {"1": "plain", "2": "ch x2", "3": "stride 2", "4": "stride 2, ch x2"}
+        d = self.digits(encoding)
+        nodes = ["stem"] + [f"{i + 1}" for i in range(len(d))]
+        edges = [(i, i + 1, names[t]) for i, t in enumerate(d)]
+        return [{"title": f"TransNAS macro skeleton {self.arch_id(encoding)} (residual layers)",
+                 "nodes": nodes, "edges": edges}]
 
     def check_encodings(self, encodings):
         super().check_encodings(encodings)

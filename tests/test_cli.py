@@ -15,8 +15,8 @@ from conftest import ROOT, TINY_CLI
 TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
 
 
-def run(args, cwd, timeout=600):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+def run(args, cwd, timeout=600, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([sys.executable, "-m", "eproxy_jax", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

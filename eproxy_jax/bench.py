@@ -1,0 +1,141 @@
+"""`eproxy bench`: Table 1 of the paper (Eproxy's cost per architecture, each space), ours
+beside the paper's A6000 figures.
+
+Each space runs in its own process (`python -m eproxy_jax.bench SPACE ...`, one JSON line
+out) because the accelerator's peak-memory counter never resets within a process. A space's
+N architectures are drawn (seed 0) from its truth table (bundled, or an NDS file from
+`--nds-dir`), ordered by shape bucket as `eproxy score` runs them, and scored chunk by chunk;
+each chunk's scoring time (compilation and preparation excluded, reported apart) divided by
+its architectures gives the per-architecture figures (mean and median over chunks).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Table 1 of the paper: one A6000, Eproxy, per architecture (ms, MB)
+PAPER_A6000 = {
+    "nb101": (414, 4137), "nb201": (324, 1603), "nds-darts": (719, 3221), "nds-darts-fix-w-d": (1198, 2275),
+    "nds-amoeba": (1191, 3365), "nds-enas": (908, 3245), "nds-enas-fix-w-d": (1408, 2577),
+    "nds-nasnet": (879, 3129), "nds-pnas": (1041, 3391), "nds-pnas-fix-w-d": (1825, 3447),
+    "nds-resnet": (242, 2765), "nds-resnext-a": (315, 2423), "nds-resnext-b": (299, 2777),
+    "transnas-micro": (355, 2081), "nbmr": (1012, 4229),
+}
+
+
+def nds_files() -> dict:
+    """NDS space -> the release's file name (e.g. nds-darts -> DARTS.json)."""
+    import spaces
+    return {name: f for _, name, _, f in spaces._NDS}
+
+
+def default_spaces(nds_dir) -> list:
+    """Every registered space that has architectures to time: bundled truth, or an NDS file."""
+    import spaces
+    files = nds_files()
+    out = []
+    for name in spaces.REGISTRY:
+        if name in files:
+            if nds_dir and (Path(nds_dir) / files[name]).is_file():
+                out.append(name)
+        else:
+            out.append(name)
+    return out
+
+
+def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch_vmap=None, seed: int = 0) -> dict:
+    """Time Eproxy (default setting, one proxy seed) on `n` architectures of one space."""
+    import jax
+    import numpy as np
+
+    import spaces
+    from . import engine as engine_mod
+    from . import images as images_mod
+
+    space = spaces.load_space(name, **options)
+    truth_file = None
+    files = nds_files()
+    if name in files:
+        truth_file = Path(nds_dir or ".") / files[name]
+        if not truth_file.is_file():
+            raise spaces.SpaceError(f"{name}: no NDS file {truth_file} (pass --nds-dir)")
+    encs, _ = space.load_truth(None, truth_file)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(encs), min(n, len(encs)), replace=False))
+    encs = encs[idx]
+    if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
+        encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]
+    engine_mod.CompileCounter.install()
+    c0 = engine_mod.CompileCounter.compiles
+    gpu = jax.default_backend() != "cpu"
+    chunk = chunk or (256 if gpu else 16)
+    imgs = images_mod.load(n=16, seed=0, size=space.input_size)
+    t0 = time.perf_counter()
+    eng = engine_mod.Engine(space, None, [0], imgs, chunk=chunk, arch_vmap=arch_vmap)
+    per_arch = []
+    for s in range(0, len(encs), eng.chunk):
+        part = encs[s:s + eng.chunk]
+        before = eng.score_s
+        eng.score(part)
+        per_arch.append(1000 * (eng.score_s - before) / len(part))
+    wall = time.perf_counter() - t0
+    dev = jax.devices()[0]
+    peak = None
+    if gpu:
+        stats = dev.memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+    return {
+        "space": name, "n": int(len(encs)), "chunk": eng.chunk, "arch_vmap": eng.arch_vmap,
+        "ms_mean": round(1000 * eng.score_s / len(encs), 2),
+        "ms_median": round(statistics.median(per_arch), 2),
+        "compile_s": round(eng.compile_s + eng.prepare_s, 2), "wall_s": round(wall, 2),
+        "programs": eng.programs, "compiles": engine_mod.CompileCounter.compiles - c0,
+        "peak_mb": round(peak / 2 ** 20, 1) if peak is not None else None,
+        "device": f"{jax.default_backend()}:{dev.device_kind}", "options": options,
+    }
+
+
+def table(rows: list) -> str:
+    lines = ["| space | archs | ms/arch mean | ms/arch median | compile s | programs | peak MB | "
+             "paper A6000 ms | paper MB | speed-up (paper / ours, mean) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['space']} | - | failed: {r['error']} | | | | | | | |")
+            continue
+        p_ms, p_mb = PAPER_A6000.get(r["space"], (None, None))
+        ratio = f"{p_ms / r['ms_mean']:.1f}x" if p_ms and r["ms_mean"] else "-"
+        peak = "not measured (CPU)" if r["peak_mb"] is None else f"{r['peak_mb']:,.0f}"
+        lines.append(f"| {r['space']} | {r['n']} | {r['ms_mean']:,.1f} | {r['ms_median']:,.1f} | {r['compile_s']:.1f} | "
+                     f"{r['programs']} | {peak} | {p_ms or '-'} | {p_mb or '-'} | {ratio} |")
+    return "\n".join(lines)
+
+
+def _one(argv=None) -> int:
+    """Worker: one space in this process, one JSON line on stdout."""
+    p = argparse.ArgumentParser(prog="python -m eproxy_jax.bench")
+    p.add_argument("space")
+    p.add_argument("--n", type=int, default=256)
+    p.add_argument("--nds-dir")
+    p.add_argument("--chunk", type=int)
+    p.add_argument("--arch-vmap", type=int)
+    p.add_argument("--options", default="{}")
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from . import engine
+    engine.ensure_compilation_cache()
+    try:
+        r = bench_space(a.space, a.n, json.loads(a.options), a.nds_dir, a.chunk, a.arch_vmap)
+    except ValueError as e:  # SpaceError and friends: reported in the table, not a traceback
+        r = {"space": a.space, "error": str(e).splitlines()[0]}
+    print(json.dumps(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_one())

@@ -1,0 +1,204 @@
+"""`eproxy search`: NAS with the proxy (regularized evolution or random search over a pool of
+architectures), batch-scored by the engine, every score kept in a resumable results file."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from .cli import UsageError, _finite, check_run_inputs, check_truth_file, load_space_arg, make_engine
+
+
+def add_parser(sub, add_truth, add_images, add_engine, add_run, positive, nonneg, int_at_least):
+    p = sub.add_parser("search", help="search a space for its best architectures with the proxy as fitness")
+    add_truth(p)
+    p.add_argument("--archs", help="JSON list of architectures to search among (default: the truth table, or "
+                   "the whole space where it is enumerable)")
+    p.add_argument("--budget", type=positive("--budget"), default=1000,
+                   help="architectures evaluated (proxy runs; default 1000)")
+    p.add_argument("--seconds", type=_positive_float, default=None, help="stop after this many seconds too")
+    p.add_argument("--strategy", choices=("evolution", "random"), default="evolution",
+                   help="regularized evolution (default) or random search")
+    p.add_argument("--population", type=int_at_least("--population", 2), default=64, help="default 64")
+    p.add_argument("--sample", type=positive("--sample"), default=16, help="tournament size (default 16)")
+    p.add_argument("--batch", type=positive("--batch"), default=None,
+                   help="architectures asked and scored together (default: --chunk, at most the population)")
+    p.add_argument("--seed", type=nonneg("--seed"), default=0, help="search seed (default 0)")
+    p.add_argument("--seeds", type=positive("--seeds"), default=1, help="proxy seeds 0..K-1, averaged (default 1)")
+    p.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    p.add_argument("--top", type=positive("--top"), default=5, help="best architectures reported (default 5)")
+    add_images(p)
+    add_engine(p)
+    p.add_argument("--out", help="results CSV of every score (shared with eproxy score: same default file, "
+                   "so scores are reused across runs and search seeds)")
+    add_run(p)
+    return p
+
+
+def _positive_float(v):
+    import argparse
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seconds must be a number, got {v!r}") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"--seconds must be > 0, got {v}")
+    return x
+
+
+def validate(args) -> dict:
+    import spaces
+
+    spaces.info(args.space)
+    for flag, path in (("--truth", args.truth), ("--archs", args.archs)):
+        if path and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: file not found")
+    if args.archs and args.truth:
+        raise UsageError("--archs and --truth exclude each other")
+    if args.lower_is_better and not args.truth:
+        raise UsageError("--lower-is-better applies to a --truth file")
+    if args.sample > args.population:
+        raise UsageError(f"--sample ({args.sample}) must not exceed --population ({args.population})")
+    if args.truth:
+        dataset = args.dataset or Path(args.truth).name
+        check_truth_file(args.truth)
+    else:
+        dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
+    return {"dataset": dataset, **check_run_inputs(args)}
+
+
+def load_pool(space, args, pre):
+    """(encodings [N, ...], truth [N] or None, dataset label or None): the architectures to
+    search among, each once."""
+    import numpy as np
+
+    truth, dataset = None, pre["dataset"]
+    if pre["archs"] is not None:
+        encs, dataset = space.encode_many(pre["archs"]), None
+    else:
+        try:
+            encs, truth = space.load_truth(dataset if not args.truth else None, args.truth, args.lower_is_better)
+        except ValueError:
+            if args.truth or not hasattr(space, "all_encodings"):
+                raise
+            encs, dataset = space.all_encodings(), None  # no table: the whole enumerable space
+    ids = [space.arch_id(e) for e in encs]
+    first = {}
+    for i, a in enumerate(ids):
+        first.setdefault(a, i)
+    keep = np.asarray(sorted(first.values()), np.int64)
+    return encs[keep], (truth[keep] if truth is not None else None), [ids[i] for i in keep], dataset
+
+
+def cmd_search(args, pre: dict) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    t0 = time.perf_counter()
+    import numpy as np
+
+    from . import engine as engine_mod
+    from . import images as images_mod
+    from . import search
+    from .cli import score_meta
+    from .setting import ProxySetting
+    from .store import ResultStore, run_hash
+
+    space, config = load_space_arg(args)
+    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
+    encs, truth, ids, dataset = load_pool(space, args, pre)
+    raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
+                              tfds_data_dir=args.tfds_data_dir)
+    seeds = list(range(args.seeds))
+    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw)
+    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}.csv"
+    store = ResultStore(out, meta, seeds)
+    try:
+        cache = engine_mod.enable_compilation_cache(args.cache_dir)
+    except OSError as e:
+        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
+    import jax
+
+    engine_mod.CompileCounter.install()
+    compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
+    eng = make_engine(engine_mod, args, space, setting, seeds, images_mod.normalise(raw))
+    batch = min(args.batch or eng.chunk, args.population)
+    budget = min(args.budget, len(encs))
+    random_only = args.strategy == "random"
+    pool = jax.numpy.asarray(encs.reshape(len(encs), -1))
+    state = search.init(len(encs), args.population, args.sample)
+    key = jax.random.PRNGKey(args.seed)
+    score_of = {}  # pool index -> mean score (this run)
+    scored, reused = 0, 0
+    sign = -1.0 if args.lower_is_better else 1.0
+    stopped = "budget"
+    while int(state.told) < budget:
+        if args.seconds is not None and time.perf_counter() - t0 > args.seconds:
+            stopped = "seconds"
+            break
+        key, k = jax.random.split(key)
+        idx = np.array(search.ask(k, state, pool, n=batch, random_only=random_only))
+        idx[budget - int(state.told):] = -1           # the last batch: only what the budget allows
+        live = idx[idx >= 0]
+        if len(live) == 0:
+            stopped = "pool exhausted"
+            break
+        new = [i for i in live if not store.done(ids[i])]
+        if new:
+            res = eng.score(encs[new])
+            store.append([ids[i] for i in new], res,
+                         [sign * float(truth[i]) for i in new] if truth is not None else None)
+            scored += len(new)
+        reused += len(live) - len(new)
+        mean, _, _ = store.scores([ids[i] for i in live])
+        for i, s in zip(live, mean):
+            score_of[int(i)] = s
+        fit = np.full(len(idx), np.nan, np.float32)
+        fit[idx >= 0] = [-s for s in mean]
+        state = search.tell(state, idx, fit)
+        if not args.quiet:
+            b = int(state.best)
+            tb = f", truth {truth[b]:.4g} ({percentile(truth, truth[b]):.1f} pct)" if truth is not None and b >= 0 else ""
+            print(f"search {args.space} [{args.strategy}]: {int(state.told)}/{budget} evaluated, best score "
+                  f"{-float(state.best_fitness):.5g}{tb}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+    order = sorted(score_of, key=lambda i: (math.isnan(score_of[i]), score_of[i]))
+    best = []
+    for i in order[: args.top]:
+        row = {"arch": ids[i], "score": _finite(score_of[i], 6)}
+        if truth is not None:
+            row["truth"] = float(truth[i]) * sign
+            row["percentile"] = round(percentile(truth, truth[i]), 2)
+        best.append(row)
+    result = {
+        "space": args.space, "dataset": dataset, "strategy": args.strategy, "seed": args.seed,
+        "budget": args.budget, "seconds": args.seconds, "evaluated": int(state.told), "stopped": stopped,
+        "scored": scored, "reused": reused, "pool": len(encs),
+        "best": best,
+        "best_truth": best[0].get("truth") if best else None,
+        "best_percentile": best[0].get("percentile") if best else None,
+        "pool_best_truth": float(np.max(truth)) * sign if truth is not None else None,
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "compile_s": round(eng.compile_s + eng.prepare_s, 3),
+        "ms_per_arch": round(1000 * eng.score_s / scored, 2) if scored else None,
+        "programs": eng.programs, "devices": eng.devices, "compiles": engine_mod.CompileCounter.compiles - compiles0,
+        "cache_hits": engine_mod.CompileCounter.cache_hits - hits0, "cache_dir": cache,
+        "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "out": str(out),
+        "setting": setting.to_dict(),
+    }
+    lines = [f"search {args.space} ({args.strategy}, seed {args.seed}): {result['evaluated']} architectures evaluated "
+             f"of {len(encs)} ({scored} scored now, {reused} from {out}), stopped by {stopped}, {result['wall_s']:.1f} s"]
+    for r in best:
+        t = f"  truth {r['truth']:.4g} ({r['percentile']:.1f} pct)" if "truth" in r else ""
+        lines.append(f"  score {r['score']}{t}  {r['arch']}")
+    print("\n".join(lines))
+    if args.json:
+        print(json.dumps(result, allow_nan=False))
+    return 0
+
+
+def percentile(values, v) -> float:
+    """Share of `values` (higher = better) that `v` is at least as good as, in %."""
+    import numpy as np
+    return float(100.0 * np.mean(np.asarray(values) <= v))
