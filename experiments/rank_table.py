@@ -1,0 +1,205 @@
+"""The paper's ranking table: for every space and task with truth, Spearman and Kendall of the
+default Eproxy, of Eproxy+DPS (20 train architectures, several DPS seeds, mean +- std on the
+rest) and of each peer proxy, all on the same architectures.
+
+    # the full protocol (GPU work: ~10^5 proxy runs): every architecture, DPS 200 settings x 3 seeds
+    python experiments/rank_table.py --out-dir rank_table
+    # a reduced run (what a 2-core CPU allows), labelled as such in the table
+    python experiments/rank_table.py --out-dir rank_table_cpu --tasks nb201:cifar10 --archs 100 \\
+        --cycles 12 --population 6 --sample 3 --max-channels 128 --max-kernel 3
+
+Every (space, task) uses one draw of `--archs` architectures (seed 0; all of them by default),
+written as `<space>_<task>_archs.json`; Eproxy and the peers score exactly those (`eproxy
+compare` where the space has its classifier for the peers, else `eproxy score`), and each DPS
+seed trains on 20 of them and is evaluated on the other ones. Tasks: every bundled truth table
+(`--tasks space:task,...` to choose), NDS spaces whose file is in `--nds-dir`, and any
+`--truth space:task=FILE`. Resumable: every step is an `eproxy` command whose own results are
+resumable, and finished steps are kept in `rows.json`. Writes `table.md` and `table.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PEERS = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
+SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train set, not a task
+
+
+def all_tasks(nds_dir) -> list:
+    import spaces
+    from eproxy_jax.bench import nds_files
+    files = nds_files()
+    out = []
+    for name, info in spaces.REGISTRY.items():
+        if name in files:
+            if nds_dir and (Path(nds_dir) / files[name]).is_file():
+                out.append((name, info.default_dataset, str(Path(nds_dir) / files[name])))
+            continue
+        for task, f in info.datasets.items():
+            if f and (name, task) not in SKIP_TASKS:
+                out.append((name, task, None))
+    return out
+
+
+def _arch_json(arch_id: str):
+    try:
+        return json.loads(arch_id)
+    except json.JSONDecodeError:
+        return arch_id   # a plain string encoding (NB201, TransNAS)
+
+
+def select(space_name, task, truth_file, n, out_dir: Path, options) -> tuple:
+    """The task's architectures: `n` drawn with seed 0 (all if n is None), as a truth file."""
+    import spaces
+    path = out_dir / f"{space_name}_{task}_archs.json"
+    sp = spaces.load_space(space_name, **options)
+    if not path.exists():
+        encs, truth = sp.load_truth(None if truth_file else task, truth_file)
+        idx = np.arange(len(encs))
+        if n and n < len(encs):
+            idx = np.sort(np.random.default_rng(0).choice(len(encs), n, replace=False))
+        rows = [[_arch_json(sp.arch_id(encs[i])), float(truth[i])] for i in idx]
+        path.write_text(json.dumps(rows))
+    return path, len(json.loads(path.read_text())), sp.has_classifier
+
+
+def eproxy_cmd(args_list, options) -> dict:
+    opts = [x for k, v in options.items() for x in ("--space-option", f"{k}={v}")]
+    cmd = [sys.executable, "-m", "eproxy_jax", *args_list, *opts, "--json", "--quiet"]
+    print("$ eproxy", " ".join(args_list + opts), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"eproxy {' '.join(args_list)} failed ({proc.returncode}): "
+                           f"{(proc.stderr.strip().splitlines() or [''])[-1]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--tasks", help="space:task,... (default: every bundled table, NDS files in --nds-dir, --truth)")
+    p.add_argument("--truth", action="append", default=[], metavar="SPACE:TASK=FILE", help="a task of your own")
+    p.add_argument("--nds-dir")
+    p.add_argument("--archs", type=int, default=None, help="architectures per task (default: all)")
+    p.add_argument("--dps-seeds", type=int, default=3)
+    p.add_argument("--train-archs", type=int, default=20)
+    p.add_argument("--cycles", type=int, default=200)
+    p.add_argument("--population", type=int, default=40)
+    p.add_argument("--sample", type=int, default=10)
+    p.add_argument("--max-channels", type=int, default=512)
+    p.add_argument("--max-kernel", type=int, default=7)
+    p.add_argument("--peers", default=",".join(PEERS), help="peer proxies where the space has a classifier ('' for none)")
+    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE", help="passed to every command")
+    p.add_argument("--machine", default=None, help="label of the machine in the table (default: platform + device)")
+    a = p.parse_args(argv)
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {}
+    for o in a.space_option:
+        k, _, v = o.partition("=")
+        options[k] = int(v) if v.lstrip("-").isdigit() else v   # as the CLI reads --space-option
+
+    tasks = all_tasks(a.nds_dir)
+    for t in a.truth:
+        key, _, f = t.partition("=")
+        sp, _, task = key.partition(":")
+        tasks.append((sp, task, f))
+    if a.tasks:
+        want = [tuple(x.split(":", 1)) for x in a.tasks.split(",")]
+        tasks = [t for t in tasks if (t[0], t[1]) in want]
+        missing = set(want) - {(t[0], t[1]) for t in tasks}
+        if missing:
+            print(f"rank_table: no truth for {sorted(missing)} (bundled, --nds-dir or --truth)", file=sys.stderr)
+            return 2
+    rows_path = out / "rows.json"
+    rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
+
+    def save():
+        tmp = rows_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, indent=1))
+        tmp.replace(rows_path)
+
+    peers = [x for x in a.peers.split(",") if x]
+    for space, task, truth_file in tasks:
+        key = f"{space}:{task}"
+        row = rows.setdefault(key, {"space": space, "task": task})
+        sel, n, has_classifier = select(space, task, truth_file, a.archs, out, options)
+        row["archs"] = n
+        common = ["--truth", str(sel), "--dataset", task]
+        if "eproxy" not in row:
+            if has_classifier and peers:
+                r = eproxy_cmd(["compare", space, *common, "--proxies", ",".join(["eproxy", *peers]),
+                                "--out", str(out / f"compare_{space}_{task}")], options)
+                row["eproxy"] = {k: r["proxies"]["eproxy"][k] for k in ("spearman", "kendall")}
+                row["peers"] = {q: {k: r["proxies"][q][k] for k in ("spearman", "kendall")} for q in peers}
+            else:
+                r = eproxy_cmd(["score", space, *common, "--out", str(out / f"{space}_{task}_eproxy.csv")], options)
+                row["eproxy"] = {"spearman": r["spearman"], "kendall": r["kendall"]}
+            save()
+        dps = row.setdefault("dps", {})
+        for s in range(a.dps_seeds):
+            if str(s) in dps or n <= a.train_archs + 2:
+                continue
+            r = eproxy_cmd(["dps", space, *common, "--train-archs", str(a.train_archs),
+                            "--eval-archs", str(n - a.train_archs), "--cycles", str(a.cycles),
+                            "--population", str(a.population), "--sample", str(a.sample), "--seed", str(s),
+                            "--max-channels", str(a.max_channels), "--max-kernel", str(a.max_kernel),
+                            "--out", str(out / f"dps_{space}_{task}_s{s}.json")], options)
+            dps[str(s)] = {k: r[k] for k in ("eval_spearman", "eval_kendall", "default_eval_spearman",
+                                             "default_eval_kendall", "best_fitness", "wall_s")}
+            save()
+    protocol = {
+        "date": datetime.date.today().isoformat(),
+        "machine": a.machine or f"{platform.machine()} {platform.system()}",
+        "archs": a.archs or "all", "dps": f"{a.dps_seeds} seeds x {a.cycles} settings (population {a.population}, "
+        f"sample {a.sample}, channels <= {a.max_channels}, kernels <= {a.max_kernel}), {a.train_archs} train archs",
+        "reduced": bool(a.archs) or a.cycles < 200 or a.population < 40 or a.max_channels < 512 or a.max_kernel < 7,
+        "space_options": options,
+    }
+    write_table(out, [rows[f"{s}:{t}"] for s, t, _ in tasks if f"{s}:{t}" in rows], peers, protocol)
+    return 0
+
+
+def _ms(vals, digits=3):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} +- {statistics.stdev(vals):.{digits}f}"
+
+
+def write_table(out: Path, rows: list, peers: list, protocol: dict):
+    head = ["space", "task", "archs", "Eproxy rho", "Eproxy tau", "Eproxy+DPS rho", "Eproxy+DPS tau",
+            "default on the same eval archs rho"] + [f"{q} rho" for q in peers]
+    lines = [f"Protocol ({'REDUCED' if protocol['reduced'] else 'full'}): {protocol['date']}, {protocol['machine']}; "
+             f"archs per task: {protocol['archs']}; DPS: {protocol['dps']}"
+             + (f"; space options {protocol['space_options']}" if protocol["space_options"] else ""), "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        e = r.get("eproxy", {})
+        d = list(r.get("dps", {}).values())
+        cells = [r["space"], r["task"], str(r["archs"]), _ms([e.get("spearman")]), _ms([e.get("kendall")]),
+                 _ms([x["eval_spearman"] for x in d]) + (f" ({len(d)} seeds)" if d else ""),
+                 _ms([x["eval_kendall"] for x in d]), _ms([x["default_eval_spearman"] for x in d])]
+        cells += [_ms([r["peers"][q]["spearman"]]) if q in r.get("peers", {}) else "-" for q in peers]
+        lines.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(text)
+    (out / "table.json").write_text(json.dumps({"protocol": protocol, "rows": rows}, indent=1))
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
