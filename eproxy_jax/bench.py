@@ -34,18 +34,17 @@ def nds_files() -> dict:
     return {name: f for _, name, _, f in spaces._NDS}
 
 
+def nds_path(name: str, nds_dir):
+    """The NDS release file of space `name` in `nds_dir`, or None where it is not there."""
+    f = nds_files()[name]
+    return Path(nds_dir) / f if nds_dir and (Path(nds_dir) / f).is_file() else None
+
+
 def default_spaces(nds_dir) -> list:
     """Every registered space that has architectures to time: bundled truth, or an NDS file."""
     import spaces
     files = nds_files()
-    out = []
-    for name in spaces.REGISTRY:
-        if name in files:
-            if nds_dir and (Path(nds_dir) / files[name]).is_file():
-                out.append(name)
-        else:
-            out.append(name)
-    return out
+    return [name for name in spaces.REGISTRY if name not in files or nds_path(name, nds_dir)]
 
 
 def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch_vmap=None, seed: int = 0) -> dict:
@@ -59,11 +58,10 @@ def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch
 
     space = spaces.load_space(name, **options)
     truth_file = None
-    files = nds_files()
-    if name in files:
-        truth_file = Path(nds_dir or ".") / files[name]
-        if not truth_file.is_file():
-            raise spaces.SpaceError(f"{name}: no NDS file {truth_file} (pass --nds-dir)")
+    if name in nds_files():
+        truth_file = nds_path(name, nds_dir)
+        if truth_file is None:
+            raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
     encs, _ = space.load_truth(None, truth_file)
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(encs), min(n, len(encs)), replace=False))

@@ -201,12 +201,9 @@ def cmd_draw(args) -> int:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--out {out}: directory {parent} does not exist")
-    try:
-        raw = json.loads(args.arch)
-    except json.JSONDecodeError:
-        raw = args.arch  # a plain string encoding (an NB201 or TransNAS string)
+    from spaces.base import arch_from_text
     space, _ = load_space_arg(args)
-    graphs = space.graphs(space.parse(raw))
+    graphs = space.graphs(space.parse(arch_from_text(args.arch)))
     draw.render(graphs, out)
     print(f"drew {len(graphs)} cell(s) of {args.space}: {out}")
     return 0
@@ -233,7 +230,7 @@ def cmd_bench(args) -> int:
     files = bench.nds_files()
     for name in names:
         spaces.info(name)
-        if name in files and not (args.nds_dir and (Path(args.nds_dir) / files[name]).is_file()):
+        if name in files and bench.nds_path(name, args.nds_dir) is None:
             raise UsageError(f"{name}: needs the NDS file {files[name]} in --nds-dir")
     options = dict(args.space_option)
     done = {}
@@ -290,12 +287,11 @@ def cmd_merge(args) -> int:
     if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
         raise UsageError(f"{args.out}: the output must not be one of the inputs")
     r = merge(args.inputs, args.out)
-    from .store import read_results
-    _, _, cols, rows = read_results(args.out)
-    result = {k: v for k, v in r.items() if k != "meta"}
+    rows = r["records"]
+    result = {k: v for k, v in r.items() if k not in ("meta", "records")}
     result["space"] = r["meta"].get("space")
-    score = [float(x[cols.index("score")]) for x in rows]
-    truth = [x[cols.index("truth")] for x in rows]
+    score = [float(x["score"]) for x in rows]
+    truth = [x["truth"] for x in rows]
     result["spearman"] = result["kendall"] = None
     if rows and all(truth) and len(rows) >= 2:
         t = np.asarray([float(x) for x in truth]) * (-1.0 if args.lower_is_better else 1.0)
@@ -342,6 +338,7 @@ def check_truth_file(path: str):
 def _validate(args) -> dict:
     """Checks that need no jax; returns what later steps reuse."""
     import spaces
+    from . import images, setting_spec
 
     spaces.info(args.space)
     if args.truth and not Path(args.truth).is_file():
@@ -350,7 +347,7 @@ def _validate(args) -> dict:
         raise UsageError(f"--archs {args.archs}: file not found")
     if args.archs and args.truth:
         raise UsageError("--archs and --truth exclude each other (--archs scores architectures without truth)")
-    if args.archs and args.limit:
+    if args.archs and getattr(args, "limit", None):  # `search` has no --limit
         raise UsageError("--limit draws from a truth table; with --archs, trim the file instead")
     if args.lower_is_better and not args.truth:
         raise UsageError("--lower-is-better applies to a --truth file")
@@ -358,18 +355,11 @@ def _validate(args) -> dict:
         dataset = args.dataset or Path(args.truth).name
     else:
         dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
-    if args.truth:
-        check_truth_file(args.truth)
-    return {"dataset": dataset, **check_run_inputs(args)}
-
-
-def check_run_inputs(args) -> dict:
-    """The setting, images, `--archs` list and results `--out` of a scoring run (no jax)."""
-    from . import images, setting_spec
-
     setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
     images.check_spec(args.images)
     archs = _read_json_list(args.archs, "--archs") if args.archs else None
+    if args.truth:
+        check_truth_file(args.truth)
     if args.out:
         out = Path(args.out)
         if out.is_dir():
@@ -377,7 +367,7 @@ def check_run_inputs(args) -> dict:
         parent = out.parent if str(out.parent) else Path(".")
         if parent.exists() and not os.access(parent, os.W_OK):
             raise UsageError(f"--out {out}: directory not writable")
-    return {"setting": setting, "archs": archs}
+    return {"dataset": dataset, "setting": setting, "archs": archs}
 
 
 def image_kind(spec: str) -> str:
@@ -426,6 +416,23 @@ def pending(store, ids) -> list:
     return todo
 
 
+def enable_cache(args):
+    """The persistent compilation cache of a run (`--cache-dir`): its directory, or UsageError."""
+    from . import engine as engine_mod
+    try:
+        return engine_mod.enable_compilation_cache(args.cache_dir)
+    except OSError as e:
+        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: "
+                         f"{e.strerror or e}") from None
+
+
+def default_results_path(space: str, dataset, meta: dict, suffix: str = "") -> Path:
+    """Where a scoring run's results go without --out: one file per run hash, so `score`
+    and `search` runs of the same proxy configuration share (and resume) it."""
+    from .store import run_hash
+    return Path("eproxy-results") / f"{space}_{dataset or 'archs'}_{run_hash(meta)[:8]}{suffix}.csv"
+
+
 def make_engine(engine_mod, args, space, setting, seeds, images, **kw):
     """The engine of a CLI run (`--chunk`, `--arch-vmap`, `--conv-impl`, `--devices`)."""
     import jax
@@ -468,18 +475,14 @@ def cmd_score(args, pre: dict) -> int:
                                      tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images)
-    from .store import run_hash
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
-    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}{shard}.csv"
+    out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
     store = ResultStore(out, meta, seeds)
 
     todo = pending(store, ids)
     resumed = len(set(ids)) - len(todo)
 
-    try:
-        cache = engine_mod.enable_compilation_cache(args.cache_dir)
-    except OSError as e:
-        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
+    cache = enable_cache(args)
     import jax
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     score_s, compile_s, prepare_s, programs, n_dev = 0.0, 0.0, 0.0, 0, None

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, check_truth_file, make_engine
+from .cli import UsageError, _finite, check_truth_file, enable_cache, make_engine
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
 
@@ -90,10 +90,7 @@ def cmd_compare(args, pre: dict) -> int:
     b_raw, b_labels = (images_mod.load_labeled(args.images, n=args.batch_size, seed=args.image_seed,
                                                size=space.input_size, tfds_data_dir=args.tfds_data_dir)
                        if data_needed else (np.zeros((1, space.input_size, space.input_size, 3), np.uint8), None))
-    try:
-        cache = engine_mod.enable_compilation_cache(args.cache_dir)
-    except OSError as e:
-        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
+    cache = enable_cache(args)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

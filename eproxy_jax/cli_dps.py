@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, _read_json_list, check_truth_file, load_space_arg
+from .cli import UsageError, _finite, _read_json_list, check_truth_file, enable_cache, load_space_arg
 
 
 def validate(args) -> dict:
@@ -54,7 +54,6 @@ def cmd_dps(args, pre: dict) -> int:
     import numpy as np
 
     from . import dps_run
-    from . import engine as engine_mod
     from . import images as images_mod
 
     space, _ = load_space_arg(args)
@@ -76,10 +75,7 @@ def cmd_dps(args, pre: dict) -> int:
     ev_idx = np.sort(rng.choice(pool, n_eval, replace=False)) if n_eval else np.zeros(0, np.int64)
     raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                               tfds_data_dir=args.tfds_data_dir)
-    try:
-        engine_mod.enable_compilation_cache(args.cache_dir)
-    except OSError as e:
-        raise UsageError(f"--cache-dir: cannot use {args.cache_dir}: {e.strerror or e}") from None
+    enable_cache(args)
     import jax
 
     meta = {"space": args.space, "config": dict(args.space_option), "dataset": dataset,

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, check_run_inputs, check_truth_file, load_space_arg, make_engine
+from .cli import UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine
 
 
 def add_parser(sub, add_truth, add_images, add_engine, add_run, positive, nonneg, int_at_least):
@@ -50,24 +50,13 @@ def _positive_float(v):
 
 
 def validate(args) -> dict:
-    import spaces
+    """`eproxy score`'s checks (space, truth or pool, setting, images, --out), then search's own."""
+    from .cli import _validate
 
-    spaces.info(args.space)
-    for flag, path in (("--truth", args.truth), ("--archs", args.archs)):
-        if path and not Path(path).is_file():
-            raise UsageError(f"{flag} {path}: file not found")
-    if args.archs and args.truth:
-        raise UsageError("--archs and --truth exclude each other")
-    if args.lower_is_better and not args.truth:
-        raise UsageError("--lower-is-better applies to a --truth file")
+    pre = _validate(args)
     if args.sample > args.population:
         raise UsageError(f"--sample ({args.sample}) must not exceed --population ({args.population})")
-    if args.truth:
-        dataset = args.dataset or Path(args.truth).name
-        check_truth_file(args.truth)
-    else:
-        dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
-    return {"dataset": dataset, **check_run_inputs(args)}
+    return pre
 
 
 def load_pool(space, args, pre):
@@ -103,7 +92,7 @@ def cmd_search(args, pre: dict) -> int:
     from . import search
     from .cli import score_meta
     from .setting import ProxySetting
-    from .store import ResultStore, run_hash
+    from .store import ResultStore
 
     space, config = load_space_arg(args)
     setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
@@ -112,12 +101,9 @@ def cmd_search(args, pre: dict) -> int:
                               tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.seeds))
     meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw)
-    out = Path(args.out) if args.out else Path("eproxy-results") / f"{args.space}_{dataset or 'archs'}_{run_hash(meta)[:8]}.csv"
+    out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta)
     store = ResultStore(out, meta, seeds)
-    try:
-        cache = engine_mod.enable_compilation_cache(args.cache_dir)
-    except OSError as e:
-        raise UsageError(f"--cache-dir: cannot use {args.cache_dir or engine_mod.DEFAULT_CACHE_DIR}: {e.strerror or e}") from None
+    cache = enable_cache(args)
     import jax
 
     engine_mod.CompileCounter.install()

@@ -160,7 +160,7 @@ def read_results(path):
 def merge(inputs, out) -> dict:
     """Combine results files of one run (e.g. the shards of `eproxy score --shard I/N`) into
     `out` (created, or extended if it holds the same run), each architecture once. Returns
-    counts. Files of different runs are refused (StoreError)."""
+    counts, the run's meta and every row of `out` (`records`: column -> value). Files of different runs are refused (StoreError)."""
     if not inputs:
         raise StoreError("nothing to merge")
     read = [(p, *read_results(p)) for p in inputs]
@@ -187,4 +187,4 @@ def merge(inputs, out) -> dict:
         f.flush()
         os.fsync(f.fileno())
     return {"out": str(store.path), "rows": len(store.rows), "added": len(store.rows) - before,
-            "already": before, "inputs": per_file, "meta": meta}
+            "already": before, "inputs": per_file, "meta": meta, "records": list(store.rows.values())}

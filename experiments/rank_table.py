@@ -38,13 +38,14 @@ SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train
 
 def all_tasks(nds_dir) -> list:
     import spaces
-    from eproxy_jax.bench import nds_files
+    from eproxy_jax.bench import nds_files, nds_path
     files = nds_files()
     out = []
     for name, info in spaces.REGISTRY.items():
         if name in files:
-            if nds_dir and (Path(nds_dir) / files[name]).is_file():
-                out.append((name, info.default_dataset, str(Path(nds_dir) / files[name])))
+            f = nds_path(name, nds_dir)
+            if f:
+                out.append((name, info.default_dataset, str(f)))
             continue
         for task, f in info.datasets.items():
             if f and (name, task) not in SKIP_TASKS:
@@ -52,16 +53,10 @@ def all_tasks(nds_dir) -> list:
     return out
 
 
-def _arch_json(arch_id: str):
-    try:
-        return json.loads(arch_id)
-    except json.JSONDecodeError:
-        return arch_id   # a plain string encoding (NB201, TransNAS)
-
-
 def select(space_name, task, truth_file, n, out_dir: Path, options) -> tuple:
     """The task's architectures: `n` drawn with seed 0 (all if n is None), as a truth file."""
     import spaces
+    from spaces.base import arch_from_text
     path = out_dir / f"{space_name}_{task}_archs.json"
     sp = spaces.load_space(space_name, **options)
     if not path.exists():
@@ -69,7 +64,7 @@ def select(space_name, task, truth_file, n, out_dir: Path, options) -> tuple:
         idx = np.arange(len(encs))
         if n and n < len(encs):
             idx = np.sort(np.random.default_rng(0).choice(len(encs), n, replace=False))
-        rows = [[_arch_json(sp.arch_id(encs[i])), float(truth[i])] for i in idx]
+        rows = [[arch_from_text(sp.arch_id(encs[i])), float(truth[i])] for i in idx]
         path.write_text(json.dumps(rows))
     return path, len(json.loads(path.read_text())), sp.has_classifier
 

@@ -28,6 +28,15 @@ def read_json(path) -> object:
         raise SpaceError(f"{path} is not valid JSON: {e}") from None
 
 
+def arch_from_text(text: str):
+    """An architecture given as text (command line, results file): its JSON value, or the
+    string itself where it is not JSON (NB201 and TransNAS strings)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 class Space:
     """Base class. Subclasses set `name`, `encoding_shape`, `feature_channels` and implement
     `parse`, `arch_id`, `module`, `macs`."""
