@@ -20,6 +20,28 @@ from pathlib import Path
 EXIT_USAGE = 2
 
 
+def check_out_file(flag: str, path, *, parent_must_exist: bool = True) -> Path:
+    """One check for every output file flag: not a folder, a folder to write it in, writable.
+
+    With parent_must_exist=False the missing folders will be created by the writer, so the
+    nearest existing ancestor must be a writable folder instead.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give a file path")
+    parent = path.parent
+    if not parent.is_dir():
+        if parent_must_exist and not parent.exists():
+            raise UsageError(f"{flag} {path}: directory {parent} does not exist")
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path}: not writable")
+    return path
+
+
 class UsageError(Exception):
     pass
 
@@ -196,11 +218,7 @@ def cmd_draw(args) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in draw.FORMATS:
         raise UsageError(f"--out {out}: must end in {', '.join(draw.FORMATS)}")
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a file path")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--out {out}: directory {parent} does not exist")
+    check_out_file("--out", out)
     from spaces.base import arch_from_text
     space, _ = load_space_arg(args)
     graphs = space.graphs(space.parse(arch_from_text(args.arch)))
@@ -232,6 +250,8 @@ def cmd_bench(args) -> int:
         spaces.info(name)
         if name in files and bench.nds_path(name, args.nds_dir) is None:
             raise UsageError(f"{name}: needs the NDS file {files[name]} in --nds-dir")
+    if args.out:  # checked before the first space's minutes of work, not after
+        check_out_file("--out", args.out)
     options = dict(args.space_option)
     done = {}
     if args.out and Path(args.out).is_file():
@@ -286,6 +306,7 @@ def cmd_merge(args) -> int:
             raise UsageError(f"{p}: file not found")
     if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
         raise UsageError(f"{args.out}: the output must not be one of the inputs")
+    check_out_file("out", args.out, parent_must_exist=False)
     r = merge(args.inputs, args.out)
     rows = r["records"]
     result = {k: v for k, v in r.items() if k not in ("meta", "records")}
@@ -361,12 +382,7 @@ def _validate(args) -> dict:
     if args.truth:
         check_truth_file(args.truth)
     if args.out:
-        out = Path(args.out)
-        if out.is_dir():
-            raise UsageError(f"--out {out} is a directory; give a file path")
-        parent = out.parent if str(out.parent) else Path(".")
-        if parent.exists() and not os.access(parent, os.W_OK):
-            raise UsageError(f"--out {out}: directory not writable")
+        check_out_file("--out", args.out, parent_must_exist=False)  # the results store creates folders
     return {"dataset": dataset, "setting": setting, "archs": archs}
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, _read_json_list, check_truth_file, enable_cache, load_space_arg
+from .cli import UsageError, _finite, check_out_file, _read_json_list, check_truth_file, enable_cache, load_space_arg
 
 
 def validate(args) -> dict:
@@ -33,16 +33,9 @@ def validate(args) -> dict:
         raise UsageError(f"--sample ({args.sample}) must not exceed --population ({args.population})")
     images.check_spec(args.images)
     out = Path(args.out) if args.out else Path(f"dps-{args.space}-{dataset}-s{args.seed}.json")
-    for flag, path in (("--out", out), ("--plot", Path(args.plot) if args.plot else None)):
-        if path is None:
-            continue
-        if path.is_dir():
-            raise UsageError(f"{flag} {path} is a directory; give a file path")
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise UsageError(f"{flag} {path}: directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise UsageError(f"{flag} {path}: directory not writable")
+    check_out_file("--out", out)
+    if args.plot:
+        check_out_file("--plot", args.plot)
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot {args.plot}: must be a .png file")
     return {"dataset": dataset, "train": train, "out": out}

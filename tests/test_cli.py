@@ -61,7 +61,11 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
         (["score", "nb201", "--lower-is-better"], "--truth"),
         (["score", "nb201", "--setting", str(huge)], "out of range"),
         (["score", "nb201", "--limit", "2", "--out", str(binary)], "not an eproxy-jax results file"),
-        (["score", "nb201", "--limit", "2", "--out", str(binary / "x.csv")], "cannot write results"),
+        (["score", "nb201", "--limit", "2", "--out", str(binary / "x.csv")], "is not a directory"),
+        (["score", "nb201", "--limit", "2", "--out", str(tmp_path)], "is a directory"),
+        (["bench", "--space", "nb201", "--out", str(tmp_path / "no" / "b.jsonl")], "does not exist"),
+        (["bench", "--space", "nb201", "--out", str(tmp_path)], "is a directory"),
+        (["merge", str(binary / "m.csv"), str(binary)], "is not a directory"),
         (["score", "nb201", "--limit", "2", "--space-option", "channels=0"], "channels must be an integer >= 1"),
         (["score", "nb201", "--limit", "2", "--space-option", "colour=3"], "--space-option"),
         (["score"], "space"),
@@ -69,6 +73,27 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
     ]
     for args, needle in cases:
         _one_line_error(run(args, tmp_path), needle)
+
+
+def test_check_out_file(tmp_path):
+    from eproxy_jax.cli import UsageError, check_out_file
+
+    (tmp_path / "f.txt").write_text("x")
+    assert check_out_file("--out", tmp_path / "new.csv") == tmp_path / "new.csv"
+    assert check_out_file("--out", tmp_path / "f.txt") == tmp_path / "f.txt"  # overwriting/extending is allowed
+    assert check_out_file("--out", tmp_path / "a" / "b" / "c.csv", parent_must_exist=False)
+    for path, kw, needle in [(tmp_path, {}, "is a directory"),
+                             (tmp_path / "a" / "c.csv", {}, "does not exist"),
+                             (tmp_path / "f.txt" / "c.csv", {}, "is not a directory"),
+                             (tmp_path / "f.txt" / "d" / "c.csv", {"parent_must_exist": False}, "is not a directory")]:
+        with pytest.raises(UsageError, match=needle):
+            check_out_file("--out", path, **kw)
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(UsageError, match="not writable"):
+            check_out_file("--plot", ro / "x.png")
 
 
 def test_malformed_architectures_exit_2(tmp_path):

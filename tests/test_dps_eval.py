@@ -136,6 +136,9 @@ def cli(args, cwd, timeout=900):
     (["nb201", "--mutation", "1.5"], "--mutation"),
     (["nb201", "--train-truth", "missing.json"], "not found"),
     (["nb201", "--plot", "curve.svg"], ".png"),
+    (["nb201", "--plot", "no/curve.png"], "does not exist"),
+    (["nb201", "--out", "no/best.json"], "does not exist"),
+    (["nb201", "--out", "."], "is a directory"),
     (["nb201", "--dataset", "mnist"], "unknown dataset"),
     (["nb201", "--train-archs", "2"], "--train-archs"),
 ])
