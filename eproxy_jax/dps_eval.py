@@ -80,7 +80,10 @@ def _pack(settings, n_branches: int, base: dict):
 class Evaluator:
     def __init__(self, space, encodings, images=None, seed: int = 0, buckets=DEFAULT_BUCKETS,
                  batch: int = 8, chunk: int | None = None, base_setting: dict | None = None,
-                 arch_vmap: int | None = None, conv_impl: str | None = None, arch_bucket: int | None = None):
+                 arch_vmap: int | None = None, conv_impl: str | None = None, arch_bucket: int | None = None,
+                 arch_buckets=None, part_chunks: dict | None = None):
+        """`arch_buckets`: the space's `bucket_of(encodings)` when the caller has it already;
+        `part_chunks`: {network shape: chunk} for the parts of a several-shape set (see `on`)."""
         self.space = space
         self.encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(space.encoding_shape))
         space.check_encodings(self.encodings)
@@ -92,25 +95,28 @@ class Evaluator:
         self.key = np.array([0, seed], np.uint32)       # = PRNGKey(seed), without an eager op
         self.buckets = tuple(tuple(b) for b in buckets)
         self.batch = int(batch)
+        self.parts = None   # architectures of several network shapes: one Evaluator per shape
+        self._init_args = dict(images=self.images, seed=seed, buckets=self.buckets, batch=self.batch,
+                               base_setting=base_setting, arch_vmap=arch_vmap, conv_impl=conv_impl)
+        if arch_bucket is None and not space.module_fits_all:
+            per = np.asarray(space.bucket_of(self.encodings) if arch_buckets is None else arch_buckets)
+            shapes = sorted(set(per.tolist()))
+            part_chunks = part_chunks or {}
+            if len(shapes) > 1:
+                self.parts = [(np.flatnonzero(per == b), Evaluator(space, self.encodings[per == b], arch_bucket=b,
+                                                                   chunk=part_chunks.get(b, chunk), **self._init_args))
+                              for b in shapes]
+                self.base = self.parts[0][1].base
+                self.arch_bucket = self.chunk = self.arch_vmap = self.conv_impl = None
+                return
+            arch_bucket = shapes[0]
+            chunk = part_chunks.get(arch_bucket, chunk)
+        self.arch_bucket = arch_bucket
         self.chunk = int(chunk or len(self.encodings))
         # architectures of a chunk: lax.map (CPU) or vmapped groups (accelerators), as the Engine
         self.arch_vmap = max(1, min(int(arch_vmap or default_arch_vmap()), self.chunk))
         self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
-        self.arch_bucket = arch_bucket
-        self.parts = None   # architectures of several network shapes: one Evaluator per shape
-        self._init_args = dict(images=self.images, seed=seed, buckets=self.buckets, batch=self.batch,
-                               base_setting=base_setting, arch_vmap=arch_vmap, conv_impl=conv_impl)
-        if arch_bucket is None and not space.module_fits_all:
-            per = np.asarray(space.bucket_of(self.encodings))
-            shapes = sorted(set(per.tolist()))
-            if len(shapes) > 1:
-                self.parts = [(np.flatnonzero(per == b), Evaluator(space, self.encodings[per == b], arch_bucket=b,
-                                                                   chunk=chunk, **self._init_args))
-                              for b in shapes]
-                self.base = self.parts[0][1].base
-                return
-            arch_bucket = self.arch_bucket = shapes[0]
         self.channels = space.feature_channels if arch_bucket is None else space.feature_channels_of(arch_bucket)
         self.n_branches = min(3, len(self.channels))
         self.base = validate(base_setting or {}, self.n_branches)
@@ -119,19 +125,19 @@ class Evaluator:
 
     def on(self, encodings) -> "Evaluator":
         """The same evaluator (settings, buckets, compiled programs) on other architectures;
-        no recompile, since architectures go through in chunks of the same size (architectures
-        of several network shapes: per shape, the programs of the same shape are reused)."""
+        no recompile, since architectures go through in chunks of the same size. Architectures
+        of several network shapes: each shape that this evaluator has keeps its chunk size and
+        reuses its programs; only shapes new to it compile."""
         if not self.space.module_fits_all:
-            enc = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
-            shapes = set(np.asarray(self.space.bucket_of(enc)).tolist())
-            if self.parts is not None or shapes != {self.arch_bucket}:
-                other = Evaluator(self.space, enc, chunk=None, **self._init_args)
-                mine = {ev.arch_bucket: ev for _, ev in (self.parts or [(None, self)])}
-                for _, ev in (other.parts or [(None, other)]):
-                    same = mine.get(ev.arch_bucket)
-                    if same is not None and ev.chunk == same.chunk:
-                        ev._programs, ev.net = same._programs, same.net
-                return other
+            mine = {ev.arch_bucket: ev for _, ev in (self.parts or [(None, self)])}
+            other = Evaluator(self.space, encodings, chunk=None, part_chunks={b: ev.chunk for b, ev in mine.items()},
+                              **self._init_args)
+            for _, ev in (other.parts or [(None, other)]):
+                same = mine.get(ev.arch_bucket)
+                if same is not None:
+                    assert ev.chunk == same.chunk and ev.arch_vmap == same.arch_vmap
+                    ev.key, ev.base, ev.net, ev._programs = same.key, same.base, same.net, same._programs
+            return other
         other = Evaluator(self.space, encodings, self.images, buckets=self.buckets, batch=self.batch,
                           chunk=self.chunk, arch_vmap=self.arch_vmap, conv_impl=self.conv_impl,
                           arch_bucket=self.arch_bucket)

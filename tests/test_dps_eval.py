@@ -171,3 +171,25 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     # with a --setting file is covered in test_cli)
     from eproxy_jax import setting_spec
     assert setting_spec.load(tmp_path / "best.json")["c_out"] == res["setting"]["c_out"]
+
+
+def test_on_other_architectures_of_several_shapes_reuses_programs(tiny_images):
+    """`Evaluator.on` keeps each known network shape's chunk size, so its programs run the new
+    architectures without a compile, and each architecture gets the score it had."""
+    from spaces import load_space
+    from eproxy_jax.engine import CompileCounter
+
+    sp = load_space("transnas-macro", base=4, input_size=16, target_size=4, max_programs=1)
+    train = np.stack([sp.parse(f"64-{c}-basic") for c in ("1311", "3141", "4111", "2413")])
+    assert len(set(sp.bucket_of(train).tolist())) == 2          # one and two stride-2 digits
+    small = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
+    ev = Evaluator(sp, train, tiny_images, buckets=((3, 3, 8, 8),))
+    assert len(ev.parts) == 2
+    CompileCounter.install()
+    want = ev.scores([small])
+    perm = [3, 0, 0, 1, 2, 2, 1]                                 # other counts per shape than the train set
+    c0 = CompileCounter.compiles + CompileCounter.cache_hits
+    got = ev.on(train[perm]).scores([small])
+    assert CompileCounter.compiles + CompileCounter.cache_hits == c0
+    assert np.isfinite(want).all()
+    np.testing.assert_allclose(got, want[:, perm], rtol=1e-5)
