@@ -18,15 +18,21 @@ INIT_NAMES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_nor
 PYTORCH_DEFAULT = INIT_NAMES.index("pytorch_default")
 
 
+_IS_NORMAL = (False, True, False, True, False)
+
+
+def _gain_formulas(fan_in, fan_out, sqrt):
+    """Uniform bound or normal std per scheme, in INIT_NAMES order (`sqrt`: math's or jnp's)."""
+    return (sqrt(6.0 / (fan_in + fan_out)),   # xavier_uniform
+            sqrt(2.0 / (fan_in + fan_out)),   # xavier_normal
+            sqrt(6.0 / fan_out),              # kaiming_uniform, fan_out, relu gain
+            sqrt(2.0 / fan_out),              # kaiming_normal, fan_out, relu gain
+            1.0 / sqrt(fan_in))               # PyTorch default: U(+-1/sqrt(fan_in))
+
+
 def _gains(fan_in: int, fan_out: int):
     """(uniform bound or normal std, is_normal) per scheme, in INIT_NAMES order."""
-    return (
-        (math.sqrt(6.0 / (fan_in + fan_out)), False),   # xavier_uniform
-        (math.sqrt(2.0 / (fan_in + fan_out)), True),    # xavier_normal
-        (math.sqrt(6.0 / fan_out), False),              # kaiming_uniform, fan_out, relu gain
-        (math.sqrt(2.0 / fan_out), True),               # kaiming_normal, fan_out, relu gain
-        (1.0 / math.sqrt(fan_in), False),               # PyTorch default: U(+-1/sqrt(fan_in))
-    )
+    return tuple(zip(_gain_formulas(fan_in, fan_out, math.sqrt), _IS_NORMAL))
 
 
 def flat_draw(sampler, key, shape, *args):
@@ -45,10 +51,7 @@ KMAX = 7  # the largest kernel of the DPS grid: every head/barrier kernel is cut
 
 def _gains_traced(fan_in, fan_out):
     """`_gains` with fans that may be traced (the real fans of a masked kernel)."""
-    fi = jnp.asarray(fan_in, jnp.float32)
-    fo = jnp.asarray(fan_out, jnp.float32)
-    return jnp.stack([jnp.sqrt(6.0 / (fi + fo)), jnp.sqrt(2.0 / (fi + fo)), jnp.sqrt(6.0 / fo),
-                      jnp.sqrt(2.0 / fo), 1.0 / jnp.sqrt(fi)])
+    return jnp.stack(_gain_formulas(jnp.asarray(fan_in, jnp.float32), jnp.asarray(fan_out, jnp.float32), jnp.sqrt))
 
 
 def fan_rescale(kernel, c_in_real, c_out_real, scheme):
@@ -74,8 +77,6 @@ def rescale_head(head, c_in_real, scheme):
     return {"conv": {"kernel": fan_rescale(k, real, c_out, scheme), "bias": head["conv"]["bias"] * jnp.sqrt(c_in / real)},
             "bn": head["bn"]}
 
-
-_IS_NORMAL = (False, True, False, True, False)
 
 
 def tap_mask(k: int, real_k):
