@@ -100,6 +100,7 @@ def cmd_dps(args, pre: dict) -> int:
                                  if res["default_eval_kendall"] is not None else None),
         "cycles": args.cycles, "population": args.population, "train_archs": len(tr_encs), "eval_archs": int(n_eval),
         "compiles": res["compiles"], "cache_hits": res["cache_hits"], "wall_s": round(time.perf_counter() - t0, 2),
+        "search_s": res["search_s"], "eval_s": res["eval_s"],
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "seed": args.seed,
         "resumed": resumed, "out": str(out), "plot": args.plot, "setting": res["setting"],
     }

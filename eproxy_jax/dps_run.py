@@ -102,6 +102,7 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         if progress is not None:
             progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
                       "batch_best": float(np.nanmax(fit[:n_valid])) if np.isfinite(fit[:n_valid]).any() else None})
+    search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
     best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)
     out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": best,
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
@@ -115,6 +116,8 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     out["compiles"] = CompileCounter.compiles - c0
     out["cache_hits"] = CompileCounter.cache_hits - h0
     out["wall_s"] = round(time.perf_counter() - t0, 2)
+    out["search_s"] = round(search_s, 2)                      # the DPS itself, compiles included
+    out["eval_s"] = round(out["wall_s"] - search_s, 2)        # scoring the held-out architectures
     return out
 
 

@@ -40,7 +40,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     print("| DPS seed | best fitness (train) | default fitness (train) | eval rho DPS | eval rho default | "
-          "eval n | wall s | compiles |")
+          "eval n | wall s (DPS alone) | compiles |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in (int(s) for s in args.seeds.split(",")):
         cmd = [sys.executable, "-m", "eproxy_jax", "dps", "nb201", "--dataset", args.dataset, "--seed", str(seed),
@@ -54,7 +54,8 @@ def main():
         res = json.loads(r.stdout.strip().splitlines()[-1])
         rows.append(res)
         print(f"| {seed} | {res['best_fitness']} | {res['default_fitness']} | {res['eval_spearman']} | "
-              f"{res['default_eval_spearman']} | {res['eval_archs']} | {res['wall_s']} | {res['compiles']} |",
+              f"{res['default_eval_spearman']} | {res['eval_archs']} | {res['wall_s']} ({res.get('search_s')}) | "
+              f"{res['compiles']} |",
               flush=True)
     wins = [r for r in rows if r["eval_spearman"] is not None and r["default_eval_spearman"] is not None
             and r["eval_spearman"] > r["default_eval_spearman"]]

@@ -164,6 +164,7 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
               "wall_s", "setting"):
         assert k in res
     assert isinstance(res["compiles"], int) and res["eval_archs"] == 3 and res["train_archs"] == 5
+    assert 0 < res["search_s"] <= res["wall_s"] and 0 < res["eval_s"] < res["wall_s"]
     assert (tmp_path / "curve.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "best.json").read_text())
     assert saved["setting"] == res["setting"]

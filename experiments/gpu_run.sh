@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call for the open GPU figures: Table 1 on the H200 (issues 2, 5, 6, 7), the full
+# DPS's speed and held-out quality (issue 3), the NB201 search report (issue 7).
+#   bash experiments/gpu_run.sh [STAGE...]     stages: bench dps search (default: all three, in that order)
+# $OUT is set by the device tool (default ./gpu_out). Every stage appends to files under $OUT and
+# is resumable (bench --out, the DPS <out>.state, search_nb201's runs.jsonl), so a call cut short
+# keeps what finished and a rerun continues. Each stage has its own time limit (BENCH_S, DPS_S,
+# SEARCH_S seconds); progress goes to $OUT/log.txt.
+set -uo pipefail
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 EPROXY_CACHE_DIR=$OUT/xla-cache
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
+stages=${*:-bench dps search}
+log "device: $(python3 -c 'import jax; print(jax.devices())' 2>&1 | tail -1); stages: $stages"
+for stage in $stages; do
+  case $stage in
+    bench)  # every space with bundled architectures, 256 each, its own process per space
+      log "bench"
+      timeout ${BENCH_S:-240} python3 -m eproxy_jax bench --n ${BENCH_N:-256} --nds-dir tests/data/nds \
+          --out "$OUT/bench.jsonl" --json > "$OUT/bench.txt" 2>> "$OUT/log.txt"
+      log "bench rc=$? ($(wc -l < "$OUT/bench.jsonl" 2>/dev/null || echo 0) spaces)"
+      head -30 "$OUT/bench.txt" | tee -a "$OUT/log.txt" ;;
+    dps)    # NB201, 20 train cells, 200 settings, uncapped genes; then the best and the default on 300 held-out
+      log "dps"
+      timeout ${DPS_S:-240} python3 experiments/dps_protocol.py --seeds ${DPS_SEEDS:-0} --eval-archs ${DPS_EVAL:-300} \
+          --out-dir "$OUT/dps" 2>&1 | tr '\r' '\n' | tee -a "$OUT/log.txt" | tail -8 ;;
+    search) # NB201: evolution vs random, 1,000 evaluations, 10 seeds, shared score file
+      log "search"
+      timeout ${SEARCH_S:-240} python3 experiments/search_nb201.py --out-dir "$OUT/search_nb201" 2>&1 \
+          | tee -a "$OUT/log.txt" | tail -20 ;;
+    *) log "unknown stage $stage (bench, dps, search)"; exit 2 ;;
+  esac
+done
+log "done"
