@@ -579,10 +579,12 @@ def _report(r: dict):
 
 def main(argv=None) -> int:
     parser = build_parser()
+    prog = "eproxy"   # error lines start with the command, as argparse's own do
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("eproxy: missing command (try: eproxy score nb201 --limit 200)")
+            raise UsageError("missing command (try: eproxy score nb201 --limit 200)")
+        prog = f"eproxy {args.command}"
         if args.command == "dps":
             from . import cli_dps
             return cli_dps.cmd_dps(args, cli_dps.validate(args))
@@ -601,7 +603,7 @@ def main(argv=None) -> int:
         pre = _validate(args)
         return cmd_score(args, pre)
     except UsageError as e:
-        print(str(e).splitlines()[0], file=sys.stderr)
+        print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as e:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
@@ -611,11 +613,11 @@ def main(argv=None) -> int:
         from .store import StoreError
         from spaces import SpaceError
         if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError)):
-            print(f"eproxy: {str(e).splitlines()[0]}", file=sys.stderr)
+            print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise
     except KeyboardInterrupt:
-        print("eproxy: interrupted; results so far are saved, rerun the same command to resume", file=sys.stderr)
+        print(f"{prog}: interrupted; results so far are saved, rerun the same command to resume", file=sys.stderr)
         return 130
 
 
