@@ -80,10 +80,16 @@ def cmd_dps(args, pre: dict) -> int:
     resumed = state_path.exists()
 
     def progress(ev):
-        if not args.quiet:
-            bb = "-" if ev["batch_best"] is None else f"{ev['batch_best']:.4f}"
-            print(f"dps {args.space}: {ev['told']}/{ev['cycles']} settings, best fitness {ev['best_fitness']:.4f}"
-                  f" (this batch {bb})", file=sys.stderr, flush=True)
+        if args.quiet:
+            return
+        bb = "-" if ev["batch_best"] is None else f"{ev['batch_best']:.4f}"
+        if ev["scored"] < ev["batch_size"]:   # inside a batch
+            best = "-" if not math.isfinite(ev["best_fitness"]) else f"{ev['best_fitness']:.4f}"
+            print(f"dps {args.space}: {ev['told']}/{ev['cycles']} settings told, next batch {ev['scored']}/"
+                  f"{ev['batch_size']} scored (best fitness {best}, this batch so far {bb})", file=sys.stderr, flush=True)
+            return
+        print(f"dps {args.space}: {ev['told']}/{ev['cycles']} settings, best fitness {ev['best_fitness']:.4f}"
+              f" (this batch {bb})", file=sys.stderr, flush=True)
 
     res = dps_run.run(space, tr_encs, tr_truth, encs[ev_idx] if n_eval else None, truth[ev_idx] if n_eval else None,
                       cycles=args.cycles, population=args.population, sample=args.sample, mutation=args.mutation,

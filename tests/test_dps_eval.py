@@ -124,6 +124,31 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_space, tiny_images, tmp
         _run(tiny_space, tiny_images, encs, truth, state_path=state, meta={"x": 2})
 
 
+def test_a_run_cut_inside_a_batch_keeps_the_settings_already_scored(tiny_space, tiny_images, tmp_path):
+    """Scored one setting per evaluator call, the state keeps a partly scored batch: the resumed
+    run scores only the rest, and the result equals an uncut run scored in whole batches."""
+    encs = tiny_space.all_encodings()[::3125][:4]
+    truth = np.arange(4.0)
+    kw = dict(cycles=8, population=4, sample=2, seed=3, images=tiny_images, max_channels=128, max_kernel=3)
+    whole = dps_run.run(tiny_space, encs, truth, eval_batch=4, **kw)
+    events = []
+
+    def stop_after_two(ev):
+        events.append(ev)
+        if ev["scored"] == 2:
+            raise KeyboardInterrupt
+
+    state = tmp_path / "c.state"
+    with pytest.raises(KeyboardInterrupt):
+        dps_run.run(tiny_space, encs, truth, eval_batch=1, state_path=state, meta={}, progress=stop_after_two, **kw)
+    assert [(e["scored"], e["batch_size"], e["told"]) for e in events] == [(1, 4, 0), (2, 4, 0)]
+    events.clear()
+    resumed = dps_run.run(tiny_space, encs, truth, eval_batch=1, state_path=state, meta={}, progress=events.append, **kw)
+    assert [(e["scored"], e["told"]) for e in events][:2] == [(3, 0), (4, 4)]    # settings 1-2 not rescored
+    assert resumed["setting"] == whole["setting"]
+    assert resumed["history_fitness"] == whole["history_fitness"]
+
+
 def cli(args, cwd, timeout=900):
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "eproxy_jax", "dps", *args], cwd=cwd, env=env,
