@@ -81,9 +81,8 @@ class Evaluator:
     def __init__(self, space, encodings, images=None, seed: int = 0, buckets=DEFAULT_BUCKETS,
                  batch: int = 8, chunk: int | None = None, base_setting: dict | None = None,
                  arch_vmap: int | None = None, conv_impl: str | None = None, arch_bucket: int | None = None,
-                 arch_buckets=None, part_chunks: dict | None = None):
-        """`arch_buckets`: the space's `bucket_of(encodings)` when the caller has it already;
-        `part_chunks`: {network shape: chunk} for the parts of a several-shape set (see `on`)."""
+                 part_chunks: dict | None = None):
+        """`part_chunks`: {network shape: chunk} for the parts of a several-shape set (see `on`)."""
         self.space = space
         self.encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(space.encoding_shape))
         space.check_encodings(self.encodings)
@@ -99,7 +98,7 @@ class Evaluator:
         self._init_args = dict(images=self.images, seed=seed, buckets=self.buckets, batch=self.batch,
                                base_setting=base_setting, arch_vmap=arch_vmap, conv_impl=conv_impl)
         if arch_bucket is None and not space.module_fits_all:
-            per = np.asarray(space.bucket_of(self.encodings) if arch_buckets is None else arch_buckets)
+            per = np.asarray(space.bucket_of(self.encodings))
             shapes = sorted(set(per.tolist()))
             part_chunks = part_chunks or {}
             if len(shapes) > 1:

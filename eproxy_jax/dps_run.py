@@ -116,8 +116,16 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         if pending is not None and np.array_equal(pending[0], genomes):   # the batch an interrupt cut short
             fit, scored = pending[1].astype(np.float32), pending[2].astype(bool)
         pending = None
+
+        def report():
+            if progress is not None:
+                done = fit[:n_valid][scored[:n_valid]]
+                progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
+                          "batch_best": float(np.nanmax(done)) if np.isfinite(done).any() else None,
+                          "scored": int(scored[:n_valid].sum()), "batch_size": n_valid})
+
         # one evaluator call per eval_batch settings, those of one shape bucket together
-        todo = sorted((i for i in range(n_valid) if not scored[i]), 
+        todo = sorted((i for i in range(n_valid) if not scored[i]),
                       key=lambda i: bucket_of(validate(settings[i], n_branches), buckets))
         for k in range(0, len(todo), eval_batch):
             sel = todo[k:k + eval_batch]
@@ -126,18 +134,12 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
             if k + eval_batch < len(todo):
                 if state_path is not None:
                     _save_state(Path(state_path), state, meta_hash, batches, default_fitness, (genomes, fit, scored))
-                if progress is not None:
-                    progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
-                              "batch_best": float(np.nanmax(fit[scored])) if np.isfinite(fit[scored]).any() else None,
-                              "scored": int(scored[:n_valid].sum()), "batch_size": n_valid})
+                report()
         state = dps.tell(state, genomes, fit, np.int32(n_valid))
         batches += 1
         if state_path is not None:
             _save_state(Path(state_path), state, meta_hash, batches, default_fitness)
-        if progress is not None:
-            progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
-                      "batch_best": float(np.nanmax(fit[:n_valid])) if np.isfinite(fit[:n_valid]).any() else None,
-                      "scored": n_valid, "batch_size": n_valid})
+        report()
     search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
     best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)
     out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": best,

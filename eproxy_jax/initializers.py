@@ -78,7 +78,6 @@ def rescale_head(head, c_in_real, scheme):
             "bn": head["bn"]}
 
 
-
 def tap_mask(k: int, real_k):
     """[k, k] 1/0: the centred `real_k` x `real_k` window of a k x k kernel (`real_k` may be traced)."""
     d = jnp.abs(jnp.arange(k) - k // 2)
