@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=_positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
     s.add_argument("--first-seed", type=_nonneg("--first-seed"), default=0,
                    help="seeds run from here: --first-seed 5 --seeds 5 uses seeds 5..9 (default 0)")
-    s.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    s.add_argument("--setting", help="proxy setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object such as '{\"lr\": 1.2}'; default: the paper's")
     _add_images(s)
     _add_engine(s)
     s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-classes", type=_positive("--num-classes"), default=None,
                    help="classifier outputs of the baselines (default: the dataset's classes, 10 for a --truth file)")
     c.add_argument("--seed", type=_nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
-    c.add_argument("--setting", help="Eproxy's setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    c.add_argument("--setting", help="Eproxy's setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object; default: the paper's")
     _add_images(c)
     _add_engine(c)
     c.add_argument("--out", help="output folder (default compare-<space>-<dataset>-n<N>-s<sample seed>)")

@@ -28,7 +28,7 @@ def add_parser(sub, add_truth, add_images, add_engine, add_run, positive, nonneg
                    help="architectures asked and scored together (default: --chunk, at most the population)")
     p.add_argument("--seed", type=nonneg("--seed"), default=0, help="search seed (default 0)")
     p.add_argument("--seeds", type=positive("--seeds"), default=1, help="proxy seeds 0..K-1, averaged (default 1)")
-    p.add_argument("--setting", help="proxy setting JSON (e.g. the output of eproxy dps); default: the paper's")
+    p.add_argument("--setting", help="proxy setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object; default: the paper's")
     p.add_argument("--top", type=positive("--top"), default=5, help="best architectures reported (default 5)")
     add_images(p)
     add_engine(p)

@@ -55,6 +55,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
         (["score", "nb201", "--setting", str(bad_setting)], "unknown setting field 'colour'"),
         (["score", "nb201", "--setting", str(bad_value)], "odd kernel"),
         (["score", "nb201", "--setting", str(bad_json)], "not valid JSON"),
+        (["score", "nb201", "--setting", '{"lr": 1.2'], "inline setting is not valid JSON"),
+        (["search", "nb201", "--setting", '{"colour": 1}'], "unknown setting field 'colour'"),
         (["score", "nb201", "--limit", "0"], "--limit must be >= 1"),
         (["score", "nb201", "--limit", "many"], "--limit must be an integer"),
         (["score", "nb201", "--images", str(tmp_path / "nope")], "not a directory"),

@@ -87,6 +87,18 @@ def test_not_a_dict_and_files(tmp_path):
     assert spec.load(p)["lr"] == 0.7 and spec.load(p)["branches"] == 1
 
 
+def test_inline_json_setting():
+    d = spec.load(' {"lr": 1.2, "weight_decay": 4e-5}')
+    assert d["lr"] == 1.2 and d["weight_decay"] == 4e-5
+    assert {k: v for k, v in d.items() if k not in ("lr", "weight_decay")} == \
+        {k: v for k, v in spec.validate({}).items() if k not in ("lr", "weight_decay")}
+    with pytest.raises(SettingError, match="inline setting is not valid JSON") as e:
+        spec.load('{"lr": 1.2')
+    assert "\n" not in str(e.value)
+    with pytest.raises(SettingError, match="unknown setting field 'colour'"):
+        spec.load('{"colour": "red"}')
+
+
 CUSTOM = {
     "lr": 0.7, "momentum": 0.85, "weight_decay": 4e-5, "steps": 6, "alpha": -0.3, "branches": 2,
     "signals": [["net", "wave_l"], ["dot"]], "head_kernel": [3, 1], "barrier_kernel": [7, 1],
