@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # One device call for the open GPU figures: Table 1 on the H200 (issues 2, 5, 6, 7), the full
 # DPS's speed and held-out quality (issue 3), the NB201 search report (issue 7).
-#   bash experiments/gpu_run.sh [STAGE...]     stages: bench dps search (default: all three, in that order)
+#   bash experiments/gpu_run.sh [STAGE...]     stages: groups bench dps search (default: all, in that order)
 # $OUT is set by the device tool (default ./gpu_out). Every stage appends to files under $OUT and
 # is resumable (bench --out, the DPS <out>.state, search_nb201's runs.jsonl), so a call cut short
-# keeps what finished and a rerun continues. Each stage has its own time limit (BENCH_S, DPS_S,
-# SEARCH_S seconds); progress goes to $OUT/log.txt.
+# keeps what finished and a rerun continues. Each stage has its own time limit (GROUPS_S, BENCH_S,
+# DPS_S, SEARCH_S seconds); progress goes to $OUT/log.txt.
 set -uo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 EPROXY_CACHE_DIR=$OUT/xla-cache
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
-stages=${*:-bench dps search}
+stages=${*:-groups bench dps search}
 log "device: $(python3 -c 'import jax; print(jax.devices())' 2>&1 | tail -1); stages: $stages"
 for stage in $stages; do
   case $stage in
+    groups) # NB201 whole-space speed: vmapped cells with every edge op computed vs op-grouped edges
+      log "groups"
+      timeout ${GROUPS_S:-200} python3 experiments/throughput.py --n ${GROUPS_N:-2048} --chunks 1024 --arch-vmap 256 \
+          --edge-groups default,off --json "$OUT/groups.json" 2>> "$OUT/log.txt" | tee -a "$OUT/log.txt" ;;
     bench)  # every space with bundled architectures, 256 each, its own process per space
       log "bench"
       timeout ${BENCH_S:-240} python3 -m eproxy_jax bench --n ${BENCH_N:-256} --nds-dir tests/data/nds \
@@ -29,7 +33,7 @@ for stage in $stages; do
       log "search"
       timeout ${SEARCH_S:-240} python3 experiments/search_nb201.py --out-dir "$OUT/search_nb201" 2>&1 \
           | tee -a "$OUT/log.txt" | tail -20 ;;
-    *) log "unknown stage $stage (bench, dps, search)"; exit 2 ;;
+    *) log "unknown stage $stage (groups, bench, dps, search)"; exit 2 ;;
   esac
 done
 log "done"

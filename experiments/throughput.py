@@ -29,6 +29,9 @@ def main():
     ap.add_argument("--arch-vmap", default="1", help="comma-separated arch_vmap values (1 = lax.map + switch)")
     ap.add_argument("--seed-batching", default="map", help="comma-separated: vmap, map")
     ap.add_argument("--conv-impl", default="default", help="comma-separated: default, custom, xla, im2col")
+    ap.add_argument("--edge-groups", default="default",
+                    help="comma-separated NB201 edge-group capacities for vmapped architectures "
+                         "(spaces.edge_groups): default, off, or a fraction such as 0.35")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--space-option", action="append", default=[], metavar="KEY=INT")
@@ -40,7 +43,7 @@ def main():
 
     from eproxy_jax import images
     from eproxy_jax.engine import Engine, enable_compilation_cache
-    from spaces import load_space
+    from spaces import edge_groups, load_space
 
     enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
@@ -52,13 +55,16 @@ def main():
     dev = jax.devices()[0]
     print(f"# device {jax.default_backend()} {dev.device_kind}, {os.cpu_count()} cpus, jax {jax.__version__}, "
           f"{platform.processor() or platform.machine()}; n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
-    header = "| chunk | arch_vmap | conv | seeds | prepare s | compile s | ms/arch | archs/s | all 15,625 (projected) |"
+    header = "| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all 15,625 (projected) |"
     print(header)
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
     rows = []
     grid = itertools.product(args.seed_batching.split(","), (int(x) for x in args.arch_vmap.split(",")),
-                             args.conv_impl.split(","), (int(x) for x in args.chunks.split(",")))
-    for sb, v, ci, c in grid:
+                             args.conv_impl.split(","), (int(x) for x in args.chunks.split(",")),
+                             args.edge_groups.split(","))
+    for sb, v, ci, c, eg in grid:
+        cap = {"default": edge_groups.DEFAULT_CAPACITY, "off": None}.get(eg)
+        edge_groups.set_capacity(cap if eg in ("default", "off") else float(eg))
         eng = Engine(space, None, list(range(args.seeds)), imgs, chunk=c, arch_vmap=v, seed_batching=sb,
                      conv_impl=None if ci == "default" else ci)
         eng.compile()
@@ -67,10 +73,10 @@ def main():
         dt = time.perf_counter() - t
         ms = 1000 * dt / args.n
         row = {"chunk": eng.chunk, "arch_vmap": v, "conv_impl": eng.conv_impl, "seed_batching": sb,
-               "seeds": args.seeds, "prepare_s": round(eng.prepare_s, 2), "compile_s": round(eng.compile_s, 2),
+               "edge_groups": edge_groups.capacity(), "seeds": args.seeds, "prepare_s": round(eng.prepare_s, 2), "compile_s": round(eng.compile_s, 2),
                "ms_per_arch": round(ms, 2), "all_space_s": round(ms * 15625 / 1000 + eng.compile_s, 1)}
         rows.append(row)
-        print(f"| {row['chunk']} | {v} ({sb}) | {eng.conv_impl} | {args.seeds} | {row['prepare_s']} | "
+        print(f"| {row['chunk']} | {v} ({sb}) | {eng.conv_impl} | {row['edge_groups'] or 'off'} | {args.seeds} | {row['prepare_s']} | "
               f"{row['compile_s']} | {row['ms_per_arch']} | {1000 / ms:.2f} | {row['all_space_s']} s |", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"device": str(dev.device_kind), "rows": rows}, indent=1))

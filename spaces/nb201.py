@@ -9,8 +9,10 @@ padding). Node j = sum of its incoming edges; the cell's output is node 3.
 Encoding: int32 `[6]`, op id per edge in the order (1,0), (2,0), (2,1), (3,0), (3,1), (3,2)
 - the flattening of the benchmark's `[[op10], [op20, op21], [op30, op31, op32]]`.
 Each edge selects its op with `lax.switch`: when the architecture is not batched (the
-engine's default `lax.map` over architectures) only the selected op runs; under `vmap`
-over architectures the switch becomes a select over all five ops.
+engine's default `lax.map` over architectures) only the selected op runs. Under `vmap` over
+architectures (accelerators) a switch would become a select over all five ops computed for
+every architecture; `spaces.edge_groups` instead runs each op on the architectures that
+picked it (gathered into groups), with the same values and gradients.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from jax import lax
 from eproxy_jax import ops
 from . import SpaceError
 from .base import Space
+from .edge_groups import make_edge
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
@@ -69,16 +72,16 @@ class BatchNorm(nn.Module):
         return ops.batch_norm(x, scale, bias)
 
 
-@jax.checkpoint
-def _edge_op(x, op, w1, w3):
-    branches = (
-        lambda x, w1, w3: jnp.zeros_like(x),
-        lambda x, w1, w3: x,
-        lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w1)),
-        lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w3)),
-        lambda x, w1, w3: ops.avg_pool(x, 3, 1, 1, count_include_pad=False),
-    )
-    return lax.switch(op, branches, x, w1, w3)
+_EDGE_BRANCHES = (
+    lambda x, w1, w3: jnp.zeros_like(x),
+    lambda x, w1, w3: x,
+    lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w1)),
+    lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w3)),
+    lambda x, w1, w3: ops.avg_pool(x, 3, 1, 1, count_include_pad=False),
+)
+# the selected op only; under vmap over architectures each op runs on the architectures that
+# picked it (`spaces.edge_groups`); the backward pass recomputes the edge (as jax.checkpoint)
+_edge_op = make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))
 
 
 def relu_gram(x):
