@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +36,15 @@ def _env_capacity():
         return DEFAULT_CAPACITY
     if v in ("off", "0", "none", "no"):
         return None
-    return float(v)
+    try:
+        frac = float(v)
+    except ValueError:
+        frac = -1.0
+    if not frac > 0:
+        warnings.warn(f"EPROXY_EDGE_GROUPS={v!r} is neither a positive fraction nor 'off'; "
+                      f"using {DEFAULT_CAPACITY}", stacklevel=2)
+        return DEFAULT_CAPACITY
+    return frac
 
 
 _capacity = [_env_capacity()]

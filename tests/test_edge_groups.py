@@ -88,3 +88,13 @@ def test_grouped_program_runs_each_conv_on_its_group_only():
     assert "while" in hlo
     # the im2col/XLA conv of a group sees 5 (= 0.25 x 20) architectures at a time
     assert "5x2x5x5x3" in hlo.replace(",", "x") or "tensor<5x2x5x5x3" in hlo
+
+
+def test_env_capacity(monkeypatch):
+    for value, want in [("", edge_groups.DEFAULT_CAPACITY), ("off", None), ("0.2", 0.2)]:
+        monkeypatch.setenv("EPROXY_EDGE_GROUPS", value)
+        assert edge_groups._env_capacity() == want
+    for bad in ("abc", "-1"):
+        monkeypatch.setenv("EPROXY_EDGE_GROUPS", bad)
+        with pytest.warns(UserWarning, match="EPROXY_EDGE_GROUPS"):
+            assert edge_groups._env_capacity() == edge_groups.DEFAULT_CAPACITY
