@@ -30,10 +30,12 @@ sys.path.insert(0, str(ROOT))
 PARTS = ("net", "heads", "barrier")
 
 
-def read_results(path):
-    with open(path) as f:
-        rows = list(csv.DictReader(ln for ln in f if not ln.startswith("#")))
-    return [(r["arch"], float(r["score"]), float(r["truth"])) for r in rows]
+def read_reference(path):
+    """(arch, score, truth) per cell of an `eproxy score` results file (`eproxy_jax.store`)."""
+    from eproxy_jax.store import read_results
+    _, _, columns, rows = read_results(path)
+    at = {c: i for i, c in enumerate(columns)}
+    return [(r[at["arch"]], float(r[at["score"]]), float(r[at["truth"]])) for r in rows]
 
 
 def main(argv=None):
@@ -48,7 +50,7 @@ def main(argv=None):
     parts = [p for p in a.per_arch.split(",") if p]
     if not set(parts) <= set(PARTS):
         ap.error(f"--per-arch: parts must be among {PARTS}")
-    ref = read_results(a.archs_from)
+    ref = read_reference(a.archs_from)
     if a.limit:
         ref = ref[: a.limit]
 

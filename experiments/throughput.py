@@ -63,8 +63,7 @@ def main():
                              args.conv_impl.split(","), (int(x) for x in args.chunks.split(",")),
                              args.edge_groups.split(","))
     for sb, v, ci, c, eg in grid:
-        cap = {"default": edge_groups.DEFAULT_CAPACITY, "off": None}.get(eg)
-        edge_groups.set_capacity(cap if eg in ("default", "off") else float(eg))
+        edge_groups.set_capacity(edge_groups.parse_capacity(eg))
         eng = Engine(space, None, list(range(args.seeds)), imgs, chunk=c, arch_vmap=v, seed_batching=sb,
                      conv_impl=None if ci == "default" else ci)
         eng.compile()

@@ -28,11 +28,12 @@ from jax import lax
 DEFAULT_CAPACITY = 0.35   # a group holds up to this fraction of the vmapped architectures
 
 
-def _env_capacity():
-    """`EPROXY_EDGE_GROUPS`: the capacity fraction, or `off` (every op for every architecture,
-    the plain vmap of the switch: for A/B measurements)."""
-    v = os.environ.get("EPROXY_EDGE_GROUPS", "").strip().lower()
-    if not v:
+def parse_capacity(text: str) -> float | None:
+    """A capacity as written by a user: `default` (or empty), `off` (every op for every
+    architecture, the plain vmap of the switch: for A/B measurements) or a positive fraction.
+    Raises ValueError for anything else."""
+    v = text.strip().lower()
+    if v in ("", "default"):
         return DEFAULT_CAPACITY
     if v in ("off", "0", "none", "no"):
         return None
@@ -41,10 +42,19 @@ def _env_capacity():
     except ValueError:
         frac = -1.0
     if not frac > 0:
+        raise ValueError(f"edge-group capacity {text!r} is neither a positive fraction, 'default' nor 'off'")
+    return frac
+
+
+def _env_capacity():
+    """`EPROXY_EDGE_GROUPS` (see `parse_capacity`); a bad value warns and keeps the default."""
+    v = os.environ.get("EPROXY_EDGE_GROUPS", "")
+    try:
+        return parse_capacity(v)
+    except ValueError:
         warnings.warn(f"EPROXY_EDGE_GROUPS={v!r} is neither a positive fraction nor 'off'; "
                       f"using {DEFAULT_CAPACITY}", stacklevel=2)
         return DEFAULT_CAPACITY
-    return frac
 
 
 _capacity = [_env_capacity()]

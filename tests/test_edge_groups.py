@@ -98,3 +98,6 @@ def test_env_capacity(monkeypatch):
         monkeypatch.setenv("EPROXY_EDGE_GROUPS", bad)
         with pytest.warns(UserWarning, match="EPROXY_EDGE_GROUPS"):
             assert edge_groups._env_capacity() == edge_groups.DEFAULT_CAPACITY
+    assert edge_groups.parse_capacity("default") == edge_groups.DEFAULT_CAPACITY
+    with pytest.raises(ValueError, match="positive fraction"):
+        edge_groups.parse_capacity("0.0.1")
