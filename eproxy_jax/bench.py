@@ -47,27 +47,37 @@ def default_spaces(nds_dir) -> list:
     return [name for name in spaces.REGISTRY if name not in files or nds_path(name, nds_dir)]
 
 
+def sample_encodings(space, n: int, nds_dir=None, seed: int = 0):
+    """`n` architectures of a space drawn without replacement (seeded) from its truth table
+    (NDS: the file in `nds_dir`), ordered by shape bucket as `eproxy score` runs them; and the
+    table's size."""
+    import numpy as np
+
+    import spaces
+    name, truth_file = space.name, None
+    if name in nds_files():
+        truth_file = nds_path(name, nds_dir)
+        if truth_file is None:
+            raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
+    encs, _ = space.load_truth(None, truth_file)
+    total = len(encs)
+    idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+    encs = encs[idx]
+    if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
+        encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]
+    return encs, total
+
+
 def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch_vmap=None, seed: int = 0) -> dict:
     """Time Eproxy (default setting, one proxy seed) on `n` architectures of one space."""
     import jax
-    import numpy as np
 
     import spaces
     from . import engine as engine_mod
     from . import images as images_mod
 
     space = spaces.load_space(name, **options)
-    truth_file = None
-    if name in nds_files():
-        truth_file = nds_path(name, nds_dir)
-        if truth_file is None:
-            raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
-    encs, _ = space.load_truth(None, truth_file)
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(encs), min(n, len(encs)), replace=False))
-    encs = encs[idx]
-    if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
-        encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]
+    encs, _ = sample_encodings(space, n, nds_dir, seed)
     engine_mod.CompileCounter.install()
     c0 = engine_mod.CompileCounter.compiles
     gpu = jax.default_backend() != "cpu"

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from spaces import edge_groups
+
 from . import ops, proxy
 from .engine import default_arch_vmap, default_conv_impl, map_archs, pad_chunk
 from .setting import ProxySetting
@@ -202,7 +204,8 @@ class Evaluator:
                     a1 = min(a0 + self.chunk, n_arch)
                     e, m = pad_chunk(self.encodings, a0, a1, self.chunk), pad_chunk(self.macs, a0, a1, self.chunk)
                     a_ok = np.arange(self.chunk) < a1 - a0
-                    with ops.use_conv_impl(self.conv_impl):   # read when the call traces
+                    # read when the call traces
+                    with ops.use_conv_impl(self.conv_impl), edge_groups.archs_batched(self.arch_vmap > 1):
                         res = np.asarray(fn(self.key, vals, reals, ok, e, m, a_ok))
                     out[sel, a0:a1] = res[: len(sel), : a1 - a0]
                 if progress is not None:

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from spaces import edge_groups
+
 from . import ops, proxy
 from .setting import ProxySetting
 
@@ -237,7 +239,7 @@ class Engine:
             fn = lambda c, s, i, e, m, ok: self.chunk_scores(c, s, i, e, m, ok, bucket)  # noqa: E731
             if self.mesh is not None:
                 fn = _shard_map(fn, self.mesh)
-            with ops.use_conv_impl(self.conv_impl):
+            with ops.use_conv_impl(self.conv_impl), edge_groups.archs_batched(self.arch_vmap > 1):
                 lowered = jax.jit(fn).lower(ctx, self.setting, self.images, encs, macs, valid)
             self._compiled[bucket] = lowered.compile()
             self.compile_s += time.perf_counter() - t

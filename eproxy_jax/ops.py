@@ -154,8 +154,10 @@ def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool 
     total = lax.reduce_window(x, 0.0, lax.add, dims, strides, pads)
     if count_include_pad or padding == 0:
         return total / float(window * window)
-    ones = np.ones((1, x.shape[1], x.shape[2], 1), np.float32)
-    counts = lax.reduce_window(jnp.asarray(ones), 0.0, lax.add, dims, strides, pads)
+    # traced ones, not a NumPy constant: a captured array constant would become a batched
+    # operand of a vmapped lax.cond around an op-grouped edge, which custom_vmap rejects
+    ones = jnp.ones((1, x.shape[1], x.shape[2], 1), x.dtype)
+    counts = lax.reduce_window(ones, 0.0, lax.add, dims, strides, pads)
     return total / counts
 
 

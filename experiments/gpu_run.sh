@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # One device call for the open GPU figures: Table 1 on the H200 (issues 2, 5, 6, 7), the full
 # DPS's speed and held-out quality (issue 3), the NB201 search report (issue 7).
-#   bash experiments/gpu_run.sh [STAGE...]     stages: groups bench dps search (default: all, in that order)
+#   bash experiments/gpu_run.sh [STAGE...]     stages: groups bench dps search cellgroups (default: all, in that order)
 # $OUT is set by the device tool (default ./gpu_out). Every stage appends to files under $OUT and
 # is resumable (bench --out, the DPS <out>.state, search_nb201's runs.jsonl), so a call cut short
 # keeps what finished and a rerun continues. Each stage has its own time limit (GROUPS_S, BENCH_S,
-# DPS_S, SEARCH_S seconds); progress goes to $OUT/log.txt.
+# DPS_S, SEARCH_S, CELLGROUPS_S seconds); progress goes to $OUT/log.txt.
 set -uo pipefail
 OUT=${OUT:-gpu_out}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 EPROXY_CACHE_DIR=$OUT/xla-cache
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/log.txt"; }
-stages=${*:-groups bench dps search}
+stages=${*:-groups bench dps search cellgroups}
 log "device: $(python3 -c 'import jax; print(jax.devices())' 2>&1 | tail -1); stages: $stages"
 for stage in $stages; do
   case $stage in
@@ -33,7 +33,13 @@ for stage in $stages; do
       log "search"
       timeout ${SEARCH_S:-240} python3 experiments/search_nb201.py --out-dir "$OUT/search_nb201" 2>&1 \
           | tee -a "$OUT/log.txt" | tail -20 ;;
-    *) log "unknown stage $stage (groups, bench, dps, search)"; exit 2 ;;
+    cellgroups) # the DARTS-family (nb301) and TransNAS micro edges: op-grouped vs every op, vmapped
+      log "cellgroups"
+      for sp in nb301 transnas-micro; do
+        timeout ${CELLGROUPS_S:-150} python3 experiments/throughput.py --space $sp --n ${CELLGROUPS_N:-512} --chunks 256 \
+            --arch-vmap 256 --edge-groups default,off --json "$OUT/groups_$sp.json" 2>> "$OUT/log.txt" | tee -a "$OUT/log.txt"
+      done ;;
+    *) log "unknown stage $stage (groups, bench, dps, search, cellgroups)"; exit 2 ;;
   esac
 done
 log "done"

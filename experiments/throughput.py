@@ -1,12 +1,15 @@
-"""Throughput of Eproxy on NAS-Bench-201: compile seconds and ms/arch per chunk size.
+"""Throughput of Eproxy (NAS-Bench-201 by default): compile seconds and ms/arch per chunk size.
 
     python experiments/throughput.py --n 64 --chunks 8,32 [--arch-vmap 1] [--seeds 1]
     python experiments/throughput.py --n 15625 --chunks 256 --arch-vmap 32   # whole space (GPU)
+    python experiments/throughput.py --space nds-darts --nds-dir tests/data/nds --n 16 --chunks 8 --arch-vmap 8 --edge-groups off,default
 
 Prints one table row per (chunk, arch_vmap, seed batching): prepare/compile seconds
 (the persistent cache is off here, so compile time is real), scoring ms per architecture
-(all seeds of one architecture count as one), and the projected time for all 15,625 cells.
-Architectures are a seeded uniform sample of the space; `--json FILE` saves the rows.
+(all seeds of one architecture count as one), and the projected time for the whole space
+(NB201: 15,625 cells; other spaces: their truth table). Architectures are a seeded uniform
+sample of the space (other spaces: of their truth table, as `eproxy bench` draws them);
+`--json FILE` saves the rows.
 """
 from __future__ import annotations
 
@@ -24,13 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--space", default="nb201", help="registered space (default nb201)")
+    ap.add_argument("--nds-dir", help="folder with the NDS json files (NDS spaces)")
     ap.add_argument("--n", type=int, default=64, help="architectures per configuration")
     ap.add_argument("--chunks", default="8,32", help="comma-separated chunk sizes")
     ap.add_argument("--arch-vmap", default="1", help="comma-separated arch_vmap values (1 = lax.map + switch)")
     ap.add_argument("--seed-batching", default="map", help="comma-separated: vmap, map")
     ap.add_argument("--conv-impl", default="default", help="comma-separated: default, custom, xla, im2col")
     ap.add_argument("--edge-groups", default="default",
-                    help="comma-separated NB201 edge-group capacities for vmapped architectures "
+                    help="comma-separated edge-group capacities for vmapped architectures "
                          "(spaces.edge_groups): default, off, or a fraction such as 0.35")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
@@ -47,15 +52,20 @@ def main():
 
     enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
-    space = load_space("nb201", **cfg)
-    all_enc = space.all_encodings()
-    idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
-    encs = all_enc[idx]
+    space = load_space(args.space, **cfg)
+    if args.space == "nb201":
+        all_enc = space.all_encodings()
+        idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
+        encs, total = all_enc[idx], len(all_enc)
+    else:
+        from eproxy_jax.bench import sample_encodings
+        encs, total = sample_encodings(space, args.n, args.nds_dir, args.sample_seed)
+    args.n = len(encs)
     imgs = images.load(size=space.input_size)
     dev = jax.devices()[0]
     print(f"# device {jax.default_backend()} {dev.device_kind}, {os.cpu_count()} cpus, jax {jax.__version__}, "
-          f"{platform.processor() or platform.machine()}; n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
-    header = "| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all 15,625 (projected) |"
+          f"{platform.processor() or platform.machine()}; {args.space}, n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
+    header = f"| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all {total:,} (projected) |"
     print(header)
     print("|" + "---|" * 10)
     rows = []
@@ -73,12 +83,12 @@ def main():
         ms = 1000 * dt / args.n
         row = {"chunk": eng.chunk, "arch_vmap": v, "conv_impl": eng.conv_impl, "seed_batching": sb,
                "edge_groups": edge_groups.capacity(), "seeds": args.seeds, "prepare_s": round(eng.prepare_s, 2), "compile_s": round(eng.compile_s, 2),
-               "ms_per_arch": round(ms, 2), "all_space_s": round(ms * 15625 / 1000 + eng.compile_s, 1)}
+               "ms_per_arch": round(ms, 2), "all_space_s": round(ms * total / 1000 + eng.compile_s, 1)}
         rows.append(row)
         print(f"| {row['chunk']} | {v} ({sb}) | {eng.conv_impl} | {row['edge_groups'] or 'off'} | {args.seeds} | {row['prepare_s']} | "
               f"{row['compile_s']} | {row['ms_per_arch']} | {1000 / ms:.2f} | {row['all_space_s']} s |", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": str(dev.device_kind), "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"device": str(dev.device_kind), "space": args.space, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ uniform) takes more rounds of the same compiled loop, so the result never depend
 capacity. Gradients: a custom VJP whose backward pass recomputes the edge
 (as `jax.checkpoint` did) through the same grouped rule under `vmap`.
 
-`make_edge(ops, group_ops)`: `ops` the branch functions `f(x, *weights)`, `group_ops` the
+`make_edge(ops, group_ops)`: `ops` the branch functions `f(x, *weights)` (every branch the
+same output shape, which may differ from `x`'s, e.g. a stride-2 edge), `group_ops` the
 indices worth grouping (those that compute something: convs, pools); the others (zero,
-identity) are selected directly."""
+identity) are selected directly. The weights may be any pytrees (an op's parameter dict);
+their floating leaves get gradients, integer leaves (e.g. a traced width) are data."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -69,9 +72,58 @@ def set_capacity(frac: float | None):
     _capacity[0] = frac
 
 
-def make_edge(branches, group_ops):
+_archs_batched = [True]
+
+
+@contextlib.contextmanager
+def archs_batched(flag: bool):
+    """Trace-time: whether the code traced inside the block may be vmapped over architectures
+    (the default, True). False (the engines' arch_vmap 1, where architectures go through
+    `lax.map`): edges are plain `lax.switch`es (checkpointed where `make_edge(remat=True)`),
+    without the custom VJP whose backward pass recomputes the edge."""
+    prev = _archs_batched[0]
+    _archs_batched[0] = bool(flag)
+    try:
+        yield
+    finally:
+        _archs_batched[0] = prev
+
+
+def make_edge(branches, group_ops, remat: bool = True):
+    """`edge(x, op, *w)`: `branches[op](x, *w)`, op-grouped under vmap (module docstring).
+    `remat`: outside `archs_batched(True)` too, recompute the edge in the backward pass
+    (`jax.checkpoint`) instead of keeping its intermediates."""
     branches = tuple(branches)
     group_ops = tuple(group_ops)
+    cores = {}
+
+    def switch(x, op, *w):
+        return lax.switch(op, branches, x, *w)
+
+    plain = jax.checkpoint(switch) if remat else switch
+
+    def edge(x, op, *w):
+        if not _archs_batched[0]:
+            return plain(x, op, *w)
+        leaves, tree = jax.tree.flatten(w)
+        diff = tuple(bool(jnp.issubdtype(jnp.result_type(v), jnp.inexact)) for v in leaves)
+        key = (tree, diff)
+        if key not in cores:
+            cores[key] = _make_core(branches, group_ops, tree, diff)
+        return cores[key](x, op, *leaves)
+    return edge
+
+
+def _make_core(tree_branches, group_ops, tree, diff):
+    """The edge on flat weight leaves (`tree` their structure, `diff` which are floating)."""
+    branches = tuple((lambda x, *w, f=f: f(x, *jax.tree.unflatten(tree, w))) for f in tree_branches)
+
+    def split(w):
+        return [v for v, d in zip(w, diff) if d], [v for v, d in zip(w, diff) if not d]
+
+    def merge(fw, iw):
+        fw, iw = iter(fw), iter(iw)
+        return [next(fw) if d else next(iw) for d in diff]
 
     def switch(x, op, *w):
         return lax.switch(op, branches, x, *w)
@@ -104,10 +156,11 @@ def make_edge(branches, group_ops):
         rounds as its group needs (one when the ops are spread evenly); the other ops
         (zero, identity) are selected directly."""
         a = op.shape[0]
-        out = jnp.zeros_like(x)
+        shape = jax.eval_shape(every_op, x, op, w)
+        out = jnp.zeros(shape.shape, shape.dtype)
         for k, f in enumerate(branches):
             if k not in group_ops:
-                out = jnp.where((op == k).reshape((-1,) + (1,) * (x.ndim - 1)), jax.vmap(f)(x, *w), out)
+                out = jnp.where((op == k).reshape((-1,) + (1,) * (out.ndim - 1)), jax.vmap(f)(x, *w), out)
         for k, idx, count, rounds in _groups(op, cap):
             f = branches[k]
 
@@ -120,15 +173,21 @@ def make_edge(branches, group_ops):
             _, out = lax.while_loop(lambda rc, n=rounds: rc[0] < n, body, (jnp.int32(0), out))
         return out
 
+    def vjp_fw(f, x, w):
+        """The VJP of `f(x, *w)` w.r.t. `x` and the floating leaves of `w`."""
+        fw, iw = split(w)
+        return jax.vjp(lambda x, *fw: f(x, *merge(fw, iw)), x, *fw)[1]
+
     def grouped_bwd(x, op, w, g, cap):
-        """The VJP of `grouped_fwd` w.r.t. `x` and `w`, round by round in the same groups."""
+        """The VJP of `grouped_fwd` w.r.t. `x` and `w`'s floating leaves, round by round in
+        the same groups."""
         a = op.shape[0]
-        dx, dw = jnp.zeros_like(x), [jnp.zeros_like(v) for v in w]
+        dx, dw = jnp.zeros_like(x), [jnp.zeros_like(v) for v in split(w)[0]]
         for k, f in enumerate(branches):   # the ungrouped ops (zero, identity): whole batch, masked
             if k in group_ops:
                 continue
-            m = (op == k).reshape((-1,) + (1,) * (x.ndim - 1))
-            gx, *gw = jax.vjp(jax.vmap(f), x, *w)[1](jnp.where(m, g, 0.0))
+            m = (op == k).reshape((-1,) + (1,) * (g.ndim - 1))
+            gx, *gw = vjp_fw(jax.vmap(f), x, w)(jnp.where(m, g, 0.0))
             dx, dw = dx + gx, [d + v for d, v in zip(dw, gw)]
         for k, idx, count, rounds in _groups(op, cap):
             f = branches[k]
@@ -136,8 +195,7 @@ def make_edge(branches, group_ops):
             def body(rc, f=f, idx=idx, count=count):
                 r, dx, dw = rc
                 ids, dst = _rows(idx, count, r, cap, a)
-                _, vjp = jax.vjp(jax.vmap(f), x[ids], *[v[ids] for v in w])
-                gx, *gw = vjp(g[ids])
+                gx, *gw = vjp_fw(jax.vmap(f), x[ids], [v[ids] for v in w])(g[ids])
                 return (r + 1, dx.at[dst].add(gx, mode="drop"),
                         [d.at[dst].add(gv, mode="drop") for d, gv in zip(dw, gw)])
 
@@ -165,7 +223,7 @@ def make_edge(branches, group_ops):
         return (every_op(x, op, w) if cap >= axis_size else grouped_fwd(x, op, w, cap)), True
 
     def switch_vjp(x, op, g, *w):
-        return jax.vjp(lambda x, *w: switch(x, op, *w), x, *w)[1](g)
+        return vjp_fw(lambda x, *w: switch(x, op, *w), x, w)(g)
 
     @jax.custom_batching.custom_vmap
     def grads(x, op, g, *w):
@@ -180,13 +238,13 @@ def make_edge(branches, group_ops):
         x, op, g, *w = lift(axis_size, in_batched, (x, op, g, *w))
         cap = capacity_of(axis_size)
         if cap >= axis_size:
-            out = jax.vjp(lambda x, *w: every_op(x, op, w), x, *w)[1](g)
+            out = vjp_fw(lambda x, *w: every_op(x, op, w), x, w)(g)
         else:
             out = grouped_bwd(x, op, w, g, cap)
         return out, tuple(True for _ in out)
 
     @jax.custom_vjp
-    def edge(x, op, *w):
+    def core(x, op, *w):
         return primal(x, op, *w)
 
     def fwd(x, op, *w):
@@ -194,8 +252,9 @@ def make_edge(branches, group_ops):
 
     def bwd(res, g):
         x, op, w = res
-        dx, *dw = grads(x, op, g, *w)
-        return (dx, None, *dw)
+        dx, *dfw = grads(x, op, g, *w)
+        dfw = iter(dfw)
+        return (dx, None, *[next(dfw) if d else None for d in diff])
 
-    edge.defvjp(fwd, bwd)
-    return edge
+    core.defvjp(fwd, bwd)
+    return core

@@ -19,7 +19,8 @@ first. The paper authors' protocol (the default): the 32x32 image batch and the 
 `skeleton=41414 input_size=64` (or 128) scores the true skeleton.
 
 Micro encoding: int32 `[6]`, op id per edge (1,0), (2,0), (2,1), (3,0), (3,1), (3,2) = the
-digits of `a_bc_def`; one program for the whole space (op per edge by `lax.switch`).
+digits of `a_bc_def`; one program for the whole space (op per edge by `lax.switch`; under vmap
+over architectures each op runs on the architectures that picked it, `spaces.edge_groups`).
 
 Macro encoding: int32 `[23]` = `[L, 6 digits, 6 real layer widths, 5 run lengths, 5 run starts]`
 (unused entries 0). Shapes follow the stride layers (`3`, `4`): a program has `k` stride-layer
@@ -31,18 +32,19 @@ the same stride count until at most `max_programs` (default 2) remain per stride
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from eproxy_jax import initializers, ops
 from . import SpaceError
 from .base import Space, read_json
 from .buckets import bucket_ids, merge_shapes
+from .edge_groups import make_edge
 from .nb101 import BNParams
 from .nb201 import Kernel
 
@@ -101,8 +103,36 @@ class Stem(nn.Module):
                    BNParams((self.base,), name="bn1")())
 
 
+@functools.lru_cache(maxsize=None)
+def _micro_edge(stride: int, reduce: bool, c_out: int):
+    """`edge(x, op, p)` of a micro edge (`p` its parameters): the encoded op alone, or under
+    vmap over architectures each op on the architectures that picked it (`spaces.edge_groups`;
+    skip is grouped only where it is a factorized reduce)."""
+    s = stride
+
+    def zero(x, p):
+        return jnp.zeros((x.shape[0], -(-x.shape[1] // s), -(-x.shape[2] // s), c_out), x.dtype)
+
+    def skip(x, p):
+        if not reduce:
+            return x
+        r = jax.nn.relu(x)
+        y = jnp.concatenate([_down(r, s) @ p["fr_a"][0, 0], _down(_shift(r), s) @ p["fr_b"][0, 0]], -1)
+        return _bn(y, p["fr_bn"])
+
+    def conv1x1(x, p):
+        return _bn(_down(jax.nn.relu(x), s) @ p["w1"][0, 0], p["bn1"])
+
+    def conv3x3(x, p):
+        return _bn(ops.conv2d(jax.nn.relu(x), p["w3"], s), p["bn3"])
+
+    # no recompute on the unbatched path (the edges never were checkpointed here)
+    return make_edge((zero, skip, conv1x1, conv3x3), (1, 2, 3) if reduce else (2, 3), remat=False)
+
+
 class MicroEdge(nn.Module):
-    """One edge `c_in -> c_out` at `stride`: every op's parameters, the encoded op by `lax.switch`."""
+    """One edge `c_in -> c_out` at `stride`: every op's parameters, the encoded op picked
+    by `_micro_edge` (a `lax.switch`, op-grouped under vmap)."""
     c_in: int
     c_out: int
     stride: int
@@ -110,29 +140,13 @@ class MicroEdge(nn.Module):
     @nn.compact
     def __call__(self, x, op):
         ci, co, s = self.c_in, self.c_out, self.stride
-        w1, bn1 = Kernel((1, 1, ci, co), name="conv1x1")(), BNParams((co,), name="bn1x1")()
-        w3, bn3 = Kernel((3, 3, ci, co), name="conv3x3")(), BNParams((co,), name="bn3x3")()
+        p = {"w1": Kernel((1, 1, ci, co), name="conv1x1")(), "bn1": BNParams((co,), name="bn1x1")(),
+             "w3": Kernel((3, 3, ci, co), name="conv3x3")(), "bn3": BNParams((co,), name="bn3x3")()}
         reduce = s != 1 or ci != co
         if reduce:
-            fa = Kernel((1, 1, ci, co // 2), name="fr_a")()
-            fb = Kernel((1, 1, ci, co - co // 2), name="fr_b")()
-            bnf = BNParams((co,), name="fr_bn")()
-        n, h, w = x.shape[0], -(-x.shape[1] // s), -(-x.shape[2] // s)
-
-        def skip(x):
-            if not reduce:
-                return x
-            r = jax.nn.relu(x)
-            y = jnp.concatenate([_down(r, s) @ fa[0, 0], _down(_shift(r), s) @ fb[0, 0]], -1)
-            return _bn(y, bnf)
-
-        branches = (
-            lambda x: jnp.zeros((n, h, w, co), x.dtype),
-            skip,
-            lambda x: _bn(_down(jax.nn.relu(x), s) @ w1[0, 0], bn1),
-            lambda x: _bn(ops.conv2d(jax.nn.relu(x), w3, s), bn3),
-        )
-        return lax.switch(op, branches, x)
+            p.update(fr_a=Kernel((1, 1, ci, co // 2), name="fr_a")(), fr_b=Kernel((1, 1, ci, co - co // 2), name="fr_b")(),
+                     fr_bn=BNParams((co,), name="fr_bn")())
+        return _micro_edge(s, reduce, co)(x, op, p)
 
 
 class MicroCell(nn.Module):

@@ -101,3 +101,63 @@ def test_env_capacity(monkeypatch):
     assert edge_groups.parse_capacity("default") == edge_groups.DEFAULT_CAPACITY
     with pytest.raises(ValueError, match="positive fraction"):
         edge_groups.parse_capacity("0.0.1")
+
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_cellnet_edge_grouped_equals_every_op(stride):
+    """A DARTS-family edge over one op of each kind (parameter dicts, a stride-2 output
+    smaller than its input, an integer real width under width masking, a NumPy-free
+    avg pool), vmapped over architectures inside a batched `lax.cond` as in a reduction
+    cell: grouped values and gradients equal the every-op select's."""
+    from spaces import cellnet
+    names = ("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3",
+             "conv_1x1", "conv_3x1_1x3")
+    c, a = 4, 2 * len(names)
+    edge = cellnet._edge(names, stride, True, 4)
+    keys = iter(jax.random.split(jax.random.PRNGKey(3), 64))
+    p = {}
+    for n in names:
+        parts = {k: ({"kernel": jax.random.normal(next(keys), (a,) + shape)} if kind == "kernel" else
+                     {"scale": 1 + jax.random.normal(next(keys), (a,) + shape), "bias": jax.random.normal(next(keys), (a,) + shape)})
+                 for k, (kind, shape) in cellnet.op_params(n, c, stride).items()}
+        if parts:
+            p[n] = parts
+    x = jax.random.normal(next(keys), (a, 2, 6, 6, c))
+    op = jnp.arange(a) % len(names)
+    real = jnp.where(jnp.arange(a) % 3 == 0, 2, 4).astype(jnp.int32)   # half / full real width
+    inp = jnp.arange(a) // len(names)   # the first half takes the edge (each op once)
+    r = jax.random.normal(next(keys), (a, 2, 6 // stride, 6 // stride, c))
+
+    def loss(x, p, op, real, inp, r):
+        y = lax.cond(inp < 1, lambda: edge(op, p, x, real), lambda: jnp.zeros_like(r))
+        return jnp.sum(jnp.sin(y) * r)
+
+    def run(cap):
+        old = edge_groups.capacity()
+        edge_groups.set_capacity(cap)
+        try:
+            f = jax.jit(jax.vmap(jax.value_and_grad(loss, argnums=(0, 1))))
+            return f(x, p, op, real, inp, r)
+        finally:
+            edge_groups.set_capacity(old)
+
+    got, want = run(0.35), run(None)
+    assert len(set(jnp.round(got[0], 3).tolist())) > a // 3   # the ops differ
+    chex.assert_trees_all_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_unbatched_tracing_keeps_plain_switches(data):
+    """Under `archs_batched(False)` (the engines' arch_vmap 1) an edge is the plain
+    (checkpointed) switch: no custom vmap rule in the program, same gradients."""
+    x, w1, w3, r = data
+    f = lambda x: jnp.sum(_edge_op(x, 3, w1[0], w3[0]) * r[0])  # noqa: E731
+    with edge_groups.archs_batched(False):
+        plain = str(jax.make_jaxpr(jax.grad(f))(x[0]))
+        g = jax.grad(f)(x[0])
+    custom = str(jax.make_jaxpr(jax.grad(f))(x[0]))
+    assert "custom_vmap" not in plain and "remat" in plain
+    assert "custom_vmap" in custom and "remat" not in custom
+    g0 = jax.grad(lambda x: jnp.sum(switch(x, 3, w1[0], w3[0]) * r[0]))(x[0])
+    chex.assert_trees_all_close(g, g0, rtol=1e-6, atol=1e-6)
+    assert edge_groups._archs_batched[0] is True   # restored

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from spaces import edge_groups
+
 from .. import ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
 from . import PROXIES, BaselineError
@@ -89,7 +91,8 @@ class BaselineEngine:
             t = time.perf_counter()
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
-            with ops.use_conv_impl(self.conv_impl), jax.enable_x64(program == "synflow"):
+            with ops.use_conv_impl(self.conv_impl), jax.enable_x64(program == "synflow"), \
+                    edge_groups.archs_batched(v > 1):
                 lowered = jax.jit(run).lower(self._variables(program), self.labels, encs, valid)
                 self._compiled[program] = lowered.compile()
             self.timing.setdefault(program, {})["compile_s"] = time.perf_counter() - t
