@@ -53,7 +53,7 @@ def main():
     enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
     space = load_space(args.space, **cfg)
-    if args.space == "nb201":
+    if args.space == "nb201":   # the draw behind the README's NB201 rows (from all cells, unsorted)
         all_enc = space.all_encodings()
         idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
         encs, total = all_enc[idx], len(all_enc)
