@@ -47,10 +47,11 @@ def default_spaces(nds_dir) -> list:
     return [name for name in spaces.REGISTRY if name not in files or nds_path(name, nds_dir)]
 
 
-def sample_encodings(space, n: int, nds_dir=None, seed: int = 0):
+def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
     """`n` architectures of a space drawn without replacement (seeded) from its truth table
     (NDS: the file in `nds_dir`), ordered by shape bucket as `eproxy score` runs them; and the
-    table's size."""
+    table's size. `bucket`: draw only from the architectures of that shape bucket (spaces with
+    `bucket_of`; raises SpaceError when the space has none or the bucket is empty)."""
     import numpy as np
 
     import spaces
@@ -61,7 +62,13 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0):
             raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
     encs, _ = space.load_truth(None, truth_file)
     total = len(encs)
-    idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
+    if bucket is not None:
+        if not hasattr(space, "bucket_of"):
+            raise spaces.SpaceError(f"{name} has no shape buckets (one program fits every architecture)")
+        encs = encs[np.asarray(space.bucket_of(encs)) == bucket]
+        if not len(encs):
+            raise spaces.SpaceError(f"{name}: no architecture of the truth table is in shape bucket {bucket}")
+    idx = np.sort(np.random.default_rng(seed).choice(len(encs), min(n, len(encs)), replace=False))
     encs = encs[idx]
     if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
         encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]

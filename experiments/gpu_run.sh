@@ -33,12 +33,15 @@ for stage in $stages; do
       log "search"
       timeout ${SEARCH_S:-240} python3 experiments/search_nb201.py --out-dir "$OUT/search_nb201" 2>&1 \
           | tee -a "$OUT/log.txt" | tail -20 ;;
-    cellgroups) # the DARTS-family (nb301) and TransNAS micro edges: op-grouped vs every op, vmapped
+    cellgroups) # the DARTS-family (nb301), TransNAS micro and NB101 op choices: op-grouped vs every op, vmapped
       log "cellgroups"
       for sp in nb301 transnas-micro; do
         timeout ${CELLGROUPS_S:-150} python3 experiments/throughput.py --space $sp --n ${CELLGROUPS_N:-512} --chunks 256 \
             --arch-vmap 256 --edge-groups default,off --json "$OUT/groups_$sp.json" 2>> "$OUT/log.txt" | tee -a "$OUT/log.txt"
-      done ;;
+      done
+      # NB101 vertices are up to 512 channels wide: 64 cells per vmap
+      timeout ${CELLGROUPS_S:-150} python3 experiments/throughput.py --space nb101 --n ${CELLGROUPS_N101:-256} --chunks 128 \
+          --arch-vmap 64 --edge-groups default,off --json "$OUT/groups_nb101.json" 2>> "$OUT/log.txt" | tee -a "$OUT/log.txt" ;;
     *) log "unknown stage $stage (groups, bench, dps, search, cellgroups)"; exit 2 ;;
   esac
 done

@@ -3,6 +3,7 @@
     python experiments/throughput.py --n 64 --chunks 8,32 [--arch-vmap 1] [--seeds 1]
     python experiments/throughput.py --n 15625 --chunks 256 --arch-vmap 32   # whole space (GPU)
     python experiments/throughput.py --space nds-darts --nds-dir tests/data/nds --n 16 --chunks 8 --arch-vmap 8 --edge-groups off,default
+    python experiments/throughput.py --space nb101 --bucket 2 --n 8 --chunks 8 --arch-vmap 8 --conv-impl im2col --edge-groups default,off
 
 Prints one table row per (chunk, arch_vmap, seed batching): prepare/compile seconds
 (the persistent cache is off here, so compile time is real), scoring ms per architecture
@@ -39,6 +40,8 @@ def main():
                          "(spaces.edge_groups): default, off, or a fraction such as 0.35")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
+    ap.add_argument("--bucket", type=int, help="draw only architectures of this shape bucket (one program: "
+                    "spaces with several network shapes, e.g. nb101's 1-5 vertices feeding the output)")
     ap.add_argument("--space-option", action="append", default=[], metavar="KEY=INT")
     ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args()
@@ -48,23 +51,26 @@ def main():
 
     from eproxy_jax import images
     from eproxy_jax.engine import Engine, enable_compilation_cache
-    from spaces import edge_groups, load_space
+    from spaces import SpaceError, edge_groups, load_space
 
     enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
     space = load_space(args.space, **cfg)
-    if args.space == "nb201":   # the draw behind the README's NB201 rows (from all cells, unsorted)
+    if args.space == "nb201" and args.bucket is None:   # the draw behind the README's NB201 rows (from all cells, unsorted)
         all_enc = space.all_encodings()
         idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
         encs, total = all_enc[idx], len(all_enc)
     else:
         from eproxy_jax.bench import sample_encodings
-        encs, total = sample_encodings(space, args.n, args.nds_dir, args.sample_seed)
+        try:
+            encs, total = sample_encodings(space, args.n, args.nds_dir, args.sample_seed, args.bucket)
+        except SpaceError as e:
+            ap.exit(2, f"throughput.py: {e}\n")
     args.n = len(encs)
     imgs = images.load(size=space.input_size)
     dev = jax.devices()[0]
     print(f"# device {jax.default_backend()} {dev.device_kind}, {os.cpu_count()} cpus, jax {jax.__version__}, "
-          f"{platform.processor() or platform.machine()}; {args.space}, n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
+          f"{platform.processor() or platform.machine()}; {args.space}{'' if args.bucket is None else f' bucket {args.bucket}'}, n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
     header = f"| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all {total:,} (projected) |"
     print(header)
     print("|" + "---|" * 10)

@@ -17,6 +17,10 @@ sums see zeros outside it; the output concatenation is a gather). Nothing compil
 cell; `adapt_params` rescales the initial weights to their real fans, so the masked
 network starts from what the exact-shape network would draw.
 
+A vertex's op and each input projection (into a vertex, onto the output) are data too:
+`lax.switch`es, which under `vmap` over cells run each conv only for the cells that use it
+(`spaces.edge_groups`) instead of every op for every cell.
+
 Shape buckets (`bucket_of`, `module(bucket)`): a cell whose output is fed by k vertices has
 vertices at most ceil(C / k) wide, so the engine runs it in the k-th of 5 programs, whose
 vertices are that wide, instead of at the full width C.
@@ -38,6 +42,7 @@ from jax import lax
 from eproxy_jax import initializers, ops
 from . import SpaceError
 from .base import Space
+from .edge_groups import make_edge
 from .nb201 import Kernel
 
 OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -177,6 +182,36 @@ def vertex_width(channels: int, feeders: int) -> int:
     return -(-channels // max(feeders, 1))
 
 
+def _vertex_conv(a, kernel, bn, c_real):
+    """conv-bn-relu at the padded width, `c_real` (traced) channels real in and out."""
+    m = _mask(c_real, kernel.shape[-1])
+    return _conv_bn_relu(a, kernel * (m[:, None] * m[None, :]), bn, m)
+
+
+# A vertex: its op (0 conv3x3, 1 conv1x1, 2 maxpool, 3 absent) is data; under vmap over
+# architectures the two convs run only for the cells that picked them (`edge_groups`).
+_vertex_op = make_edge((
+    lambda a, w: _vertex_conv(a, w["conv3"], w["bn3"], w["c"]),
+    lambda a, w: _vertex_conv(a, w["conv1"], w["bn1"], w["c"]),
+    lambda a, w: max_pool_same(a, 3, 1) * _mask(w["c"], a.shape[-1]),
+    lambda a, w: jnp.zeros_like(a),
+), group_ops=(0, 1), remat=False)
+
+
+def _projection(x0, w):
+    """1x1 conv-bn-relu of the cell input to `w["c"]` real channels of the kernel's width."""
+    m = _mask(w["c"], w["kernel"].shape[-1])
+    return _conv_bn_relu(x0, w["kernel"] * m, w["bn"], m)
+
+
+# An input projection (into a vertex, or onto the output) exists or not (0/1) per cell:
+# under vmap it runs only for the cells that have it.
+_maybe_projection = make_edge((
+    lambda x0, w: jnp.zeros(x0.shape[:-1] + w["kernel"].shape[-1:], x0.dtype),
+    _projection,
+), group_ops=(1,), remat=False)
+
+
 class Cell(nn.Module):
     """One NB101 module at `channels` output channels from `c_in` input channels, the
     architecture (`enc [54]`) as data. Vertices are `vertex_width(channels, feeders)` wide
@@ -200,28 +235,18 @@ class Cell(nn.Module):
         bn1 = BNParams((n_slots, wv), name="bn1")()
         bnp = BNParams((n_slots, wv), name="bnp")()
         bno = BNParams((c,), name="bno")()
-        vc = vertex_channels(adj, c)
+        vc = vertex_channels(adj, c).astype(jnp.int32)
         slot_bn = lambda bn, t: {"scale": bn["scale"][t], "bias": bn["bias"][t]}  # noqa: E731
-        full = jnp.ones((c,), jnp.float32)
-
-        def proj(w, bn, m):
-            return _conv_bn_relu(x0, w * m, bn, m)
-
-        zeros_v = lambda: jnp.zeros(x0.shape[:3] + (wv,), x0.dtype)  # noqa: E731
         outs = [x0]
         for t in range(1, V - 1):
             m = _mask(vc[t - 1], wv)
-            acc = lax.cond(adj[0, t] > 0, lambda: proj(wp[t - 1], slot_bn(bnp, t - 1), m), zeros_v)
+            acc = _maybe_projection(x0, (adj[0, t] > 0).astype(jnp.int32),
+                                    {"kernel": wp[t - 1], "bn": slot_bn(bnp, t - 1), "c": vc[t - 1]})
             for src in range(1, t):
                 acc = acc + jnp.where(adj[src, t] > 0, outs[src] * m, 0.0)   # truncation = the mask
-            kmask = m[:, None] * m[None, :]
-            branches = (
-                lambda a: _conv_bn_relu(a, w3[t - 1] * kmask, slot_bn(bn3, t - 1), m),
-                lambda a: _conv_bn_relu(a, w1[t - 1] * kmask, slot_bn(bn1, t - 1), m),
-                lambda a: max_pool_same(a, 3, 1) * m,
-                lambda a: jnp.zeros_like(a),
-            )
-            outs.append(lax.switch(op_ids[t - 1], branches, acc))
+            outs.append(_vertex_op(acc, op_ids[t - 1], {
+                "conv3": w3[t - 1], "bn3": slot_bn(bn3, t - 1), "conv1": w1[t - 1], "bn1": slot_bn(bn1, t - 1),
+                "c": vc[t - 1]}))
         # output: concatenation of the feeding vertices' real channels, as a gather
         feeds = adj[1:V - 1, V - 1]
         widths = jnp.where(feeds > 0, vc, 0)
@@ -233,7 +258,7 @@ class Cell(nn.Module):
             idx = jnp.clip(j - offsets[t - 1], 0, wv - 1)
             cat = cat + jnp.where(sel, jnp.take(outs[t], idx, axis=-1), 0.0)
         use_proj = (adj[0, V - 1] > 0) | (jnp.sum(feeds) == 0)
-        p = lax.cond(use_proj, lambda: proj(wo, bno, full), lambda: jnp.zeros(x0.shape[:3] + (c,), x0.dtype))
+        p = _maybe_projection(x0, use_proj.astype(jnp.int32), {"kernel": wo, "bn": bno, "c": jnp.int32(c)})
         return cat + p
 
 

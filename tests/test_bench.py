@@ -41,3 +41,24 @@ def test_table_ratio_and_gpu_memory():
     assert "failed: no NDS file" in t[4]
     assert set(bench.PAPER_A6000) <= set(__import__("spaces").REGISTRY)
     assert "nds-darts" not in bench.default_spaces(None) and "nb201" in bench.default_spaces(None)
+
+
+def test_sample_encodings_by_bucket():
+    """The benchmark draw: seeded, without replacement, ordered by shape bucket; `bucket`
+    keeps one program's architectures; spaces without buckets and empty buckets are errors."""
+    import numpy as np
+    import pytest
+
+    import spaces
+    sp = spaces.load_space("nb101", stem_channels=4, cells_per_stack=1, input_size=16)
+    encs, total = bench.sample_encodings(sp, 12)
+    assert len(encs) == 12 and total == len(sp.load_truth(None)[0]) and len({e.tobytes() for e in encs}) == 12
+    b = sp.bucket_of(encs)
+    assert (np.diff(b) >= 0).all() and len(set(b.tolist())) > 1
+    np.testing.assert_array_equal(bench.sample_encodings(sp, 12)[0], encs)        # seeded
+    two, _ = bench.sample_encodings(sp, 6, bucket=2)
+    assert len(two) == 6 and (sp.bucket_of(two) == 2).all()
+    with pytest.raises(spaces.SpaceError, match="no architecture .* in shape bucket 9"):
+        bench.sample_encodings(sp, 4, bucket=9)
+    with pytest.raises(spaces.SpaceError, match="has no shape buckets"):
+        bench.sample_encodings(spaces.load_space("nb201"), 4, bucket=1)

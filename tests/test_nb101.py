@@ -225,3 +225,44 @@ def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
     assert len(ids) == 12 and res["programs"] == len(buckets) > 1
     # each bucket: its context preparation and its scoring program, plus a few tiny helpers
     assert res["compiles"] <= 2 * len(buckets) + 4 < 12, res["compiles"]
+
+
+def test_vmapped_cells_grouped_equal_every_op(table):
+    """Vmapped over cells (the accelerator path), the vertex ops and the input projections
+    run only for the cells that use them (`spaces.edge_groups`): the features and every
+    parameter's gradient equal those of the plain vmapped switch, which computes every op
+    for every cell. The cells cover conv3x3 / conv1x1 / maxpool vertices, absent slots,
+    projections into vertices and onto the output, and an output fed by the input alone."""
+    from spaces import edge_groups
+    sp = load_space("nb101", stem_channels=4, stacks=1, cells_per_stack=1, input_size=8)   # one cell: compile time
+    encs, _ = table
+    only_io = sp.parse([[[0, 1], [0, 0]], ["input", "output"]])
+    cells = np.stack(list(encs[:9]) + [only_io])
+    assert (cells[:, 49:] == nb101.ABSENT).any() and cells[:, 6].any() and cells[:, 1:6].any()
+    net = sp.module(1)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 8, 8, 3)), jnp.float32)
+    shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), x, jnp.asarray(cells[0])))["params"]
+    keys = jax.random.split(jax.random.PRNGKey(1), len(cells))
+    params = jax.vmap(lambda k: jax.tree_util.tree_map(lambda a: a + 0.05, initializers.init_tree(
+        k, shapes, initializers.PYTORCH_DEFAULT)))(keys)
+
+    def loss(p, e):
+        return sum(jnp.sum(jnp.sin(f)) for f in net.apply({"params": p}, x, e))
+
+    def run(cap):
+        old = edge_groups.capacity()
+        edge_groups.set_capacity(cap)
+        try:
+            return jax.jit(jax.vmap(jax.value_and_grad(loss)))(params, jnp.asarray(cells))
+        finally:
+            edge_groups.set_capacity(old)
+
+    grouped = run(0.35)
+    every_op = run(None)
+    fwd = str(jax.make_jaxpr(jax.vmap(loss))(params, jnp.asarray(cells)))
+    # one grouped loop per (vertex, conv op), per vertex input projection, for the output projection
+    assert fwd.count("while[") == 5 * 2 + 5 + 1
+    assert len(set(np.round(np.asarray(grouped[0]), 3).tolist())) == len(cells)   # the cells differ
+    # float32 sums in another order through BatchNorm over few pixels: ~1e-4 apart; a cell
+    # given another cell's op or projection is off by O(1)
+    jax.tree_util.tree_map(lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4), grouped, every_op)
