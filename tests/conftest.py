@@ -9,8 +9,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# one persistent compilation cache for the whole test session (and for CLI subprocesses)
+# one persistent compilation cache for the whole test session (and for CLI subprocesses);
+# under pytest-xdist one per worker (JAX writes cache entries unlocked: no reads of a half-written one)
 CACHE = Path(os.environ.get("EPROXY_TEST_CACHE", "/tmp/eproxy-test-xla-cache"))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    CACHE = CACHE / os.environ["PYTEST_XDIST_WORKER"]
 os.environ.setdefault("EPROXY_CACHE_DIR", str(CACHE))
 
 TINY_SPACE = {"channels": 4, "cells_per_stage": 1, "input_size": 16}
