@@ -51,7 +51,8 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
     """`n` architectures of a space drawn without replacement (seeded) from its truth table
     (NDS: the file in `nds_dir`), ordered by shape bucket as `eproxy score` runs them; and the
     table's size. `bucket`: draw only from the architectures of that shape bucket (spaces with
-    `bucket_of`; raises SpaceError when the space has none or the bucket is empty)."""
+    `bucket_of`; raises SpaceError when the space has none or the bucket is empty), and
+    return the bucket's size instead."""
     import numpy as np
 
     import spaces
@@ -68,6 +69,7 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
         encs = encs[np.asarray(space.bucket_of(encs)) == bucket]
         if not len(encs):
             raise spaces.SpaceError(f"{name}: no architecture of the truth table is in shape bucket {bucket}")
+        total = len(encs)
     idx = np.sort(np.random.default_rng(seed).choice(len(encs), min(n, len(encs)), replace=False))
     encs = encs[idx]
     if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket

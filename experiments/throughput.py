@@ -71,7 +71,8 @@ def main():
     dev = jax.devices()[0]
     print(f"# device {jax.default_backend()} {dev.device_kind}, {os.cpu_count()} cpus, jax {jax.__version__}, "
           f"{platform.processor() or platform.machine()}; {args.space}{'' if args.bucket is None else f' bucket {args.bucket}'}, n={args.n}, seeds={args.seeds}, config={cfg or 'paper'}")
-    header = f"| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all {total:,} (projected) |"
+    of = "" if args.bucket is None else f" of bucket {args.bucket}"
+    header = f"| chunk | arch_vmap | conv | edge groups | seeds | prepare s | compile s | ms/arch | archs/s | all {total:,}{of} (projected) |"
     print(header)
     print("|" + "---|" * 10)
     rows = []

@@ -56,8 +56,9 @@ def test_sample_encodings_by_bucket():
     b = sp.bucket_of(encs)
     assert (np.diff(b) >= 0).all() and len(set(b.tolist())) > 1
     np.testing.assert_array_equal(bench.sample_encodings(sp, 12)[0], encs)        # seeded
-    two, _ = bench.sample_encodings(sp, 6, bucket=2)
+    two, n_two = bench.sample_encodings(sp, 6, bucket=2)
     assert len(two) == 6 and (sp.bucket_of(two) == 2).all()
+    assert n_two == (sp.bucket_of(sp.load_truth(None)[0]) == 2).sum() < total   # the bucket's size
     with pytest.raises(spaces.SpaceError, match="no architecture .* in shape bucket 9"):
         bench.sample_encodings(sp, 4, bucket=9)
     with pytest.raises(spaces.SpaceError, match="has no shape buckets"):
