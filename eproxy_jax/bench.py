@@ -62,15 +62,14 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
         if truth_file is None:
             raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
     encs, _ = space.load_truth(None, truth_file)
-    total = len(encs)
     if bucket is not None:
         if not hasattr(space, "bucket_of"):
             raise spaces.SpaceError(f"{name} has no shape buckets (one program fits every architecture)")
         encs = encs[np.asarray(space.bucket_of(encs)) == bucket]
         if not len(encs):
             raise spaces.SpaceError(f"{name}: no architecture of the truth table is in shape bucket {bucket}")
-        total = len(encs)
-    idx = np.sort(np.random.default_rng(seed).choice(len(encs), min(n, len(encs)), replace=False))
+    total = len(encs)
+    idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
     encs = encs[idx]
     if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
         encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]
