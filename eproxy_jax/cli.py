@@ -46,9 +46,13 @@ class UsageError(Exception):
     pass
 
 
+class _ArgError(UsageError):
+    """An argparse error, already prefixed with the (sub)command's name."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
-        raise UsageError(f"{self.prog}: {message}")
+        raise _ArgError(f"{self.prog}: {message}")
 
 
 def _int_at_least(name, lo):
@@ -603,7 +607,8 @@ def main(argv=None) -> int:
         pre = _validate(args)
         return cmd_score(args, pre)
     except UsageError as e:
-        print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
+        line = str(e).splitlines()[0]
+        print(line if isinstance(e, _ArgError) else f"{prog}: {line}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as e:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line

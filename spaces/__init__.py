@@ -7,6 +7,7 @@ a `Space` subclass (named `SPACE_CLASS` unless the entry's `class_name` says oth
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,4 +132,9 @@ def load_space(name: str, **config):
     """Instantiate a registered space; `config` overrides its network size (e.g. for tests:
     `load_space("nb201", channels=4, cells_per_stage=1, input_size=16)`)."""
     mod = importlib.import_module(info(name).module)
-    return getattr(mod, info(name).class_name)(name=name, **config)
+    cls = getattr(mod, info(name).class_name)
+    known = [k for k in inspect.signature(cls).parameters if k != "name"]
+    unknown = [k for k in config if k not in known]
+    if unknown:
+        raise SpaceError(f"{name} has no option {unknown[0]!r} (options: {', '.join(known)})")
+    return cls(name=name, **config)

@@ -34,6 +34,7 @@ def _one_line_error(r, needle):
     assert len(lines) == 1, r.stderr
     assert needle in lines[0], lines[0]
     assert "Traceback" not in r.stderr
+    assert lines[0].startswith("eproxy") and not lines[0].startswith("eproxy: eproxy "), lines[0]  # one prefix
 
 
 def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
@@ -69,7 +70,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
         (["bench", "--space", "nb201", "--out", str(tmp_path)], "is a directory"),
         (["merge", str(binary / "m.csv"), str(binary)], "is not a directory"),
         (["score", "nb201", "--limit", "2", "--space-option", "channels=0"], "channels must be an integer >= 1"),
-        (["score", "nb201", "--limit", "2", "--space-option", "colour=3"], "--space-option"),
+        (["score", "nb201", "--limit", "2", "--space-option", "colour=3"],
+         "nb201 has no option 'colour' (options: channels, cells_per_stage, input_size, target_size)"),
         (["score"], "space"),
         ([], "missing command"),
     ]
