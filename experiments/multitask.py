@@ -53,7 +53,7 @@ def load_rows(path):
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spaces", default=",".join(SPACES))
     ap.add_argument("--archs", type=int, default=0, help="architectures scored per space (0 = all)")
@@ -67,7 +67,7 @@ def main():
     ap.add_argument("--sample", type=int, default=10)
     ap.add_argument("--space-option", action="append", default=[], help="KEY=VALUE for every space (e.g. input_size=64)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from eproxy_jax import dps_run, metrics
     from eproxy_jax.engine import CompileCounter, Engine
@@ -122,12 +122,29 @@ def main():
         meta = json.loads((out / f"{name}_meta.json").read_text()) if (out / f"{name}_meta.json").exists() else {}
         ids = [ids_all[i] for i in pick]
         sc = np.asarray([scores[i] for i in ids])
+        # the trivial baseline beside it: MACs (more = better) on the same architectures and on
+        # the whole table, and how far the proxy's ranking follows MACs
+        macs_all = np.asarray(sp.macs(enc_all), np.float64)
+        macs = macs_all[pick]
+
+        def macs_fields(t):
+            y = np.asarray([truth[t][i] for i in ids])
+            return {"macs_spearman": float(metrics.spearman(-macs, y)),
+                    "macs_spearman_all": float(metrics.spearman(-macs_all, [truth[t][i] for i in ids_all])),
+                    "score_vs_macs_spearman": float(metrics.spearman(sc, macs))}
+
         for t in tasks:
             if (name, t, "default", None) in done:
+                for r in rows:   # rows written before the MACs columns existed
+                    if (r["space"], r["task"], r["kind"]) == (name, t, "default") and "macs_spearman" not in r \
+                            and r["n"] == len(ids):
+                        r.update(macs_fields(t))
+                rows_path.write_text(json.dumps(rows, indent=1))
                 continue
             y = np.asarray([truth[t][i] for i in ids])
             save_row({"space": name, "task": t, "kind": "default", "n": len(ids),
                       "spearman": float(metrics.spearman(sc, y)), "kendall": float(metrics.kendall(sc, y)),
+                      **macs_fields(t),
                       "ms_per_arch": meta.get("ms_per_arch"), "programs": meta.get("programs"),
                       "options": opts, "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
         # --- DPS per task
@@ -157,16 +174,22 @@ def main():
                           "spearman": res["eval_spearman"], "default_spearman": res["default_eval_spearman"],
                           "compiles": res["compiles"], "wall_s": time.perf_counter() - t0, "setting": res["setting"],
                           "options": opts})
-    table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) | ms/arch | programs |",
-             "|---|---|---|---|---|---|---|---|"]
+    table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) "
+             "| MACs: Spearman (whole table) | Spearman(-score, MACs) | ms/arch | programs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def f3(r, k):
+        return f"{r[k]:.3f}" if r.get(k) is not None else "-"
+
     for r in rows:
         if r["kind"] != "default":
             continue
         d = [x for x in rows if x["kind"] == "dps" and x["space"] == r["space"] and x["task"] == r["task"]]
         dps = "; ".join(f"{x['spearman']:.3f} ({x['default_spearman']:.3f}), {x['cycles']} settings" for x in d) or "not run"
+        macs = f"{f3(r, 'macs_spearman')} ({f3(r, 'macs_spearman_all')}) | {f3(r, 'score_vs_macs_spearman')}"
+        speed = f"{r['ms_per_arch']:.0f} | {r['programs']}" if r.get("ms_per_arch") is not None else "- | -"
         table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | "
-                     f"{r['ms_per_arch']:.0f} | {r['programs']} |" if r["ms_per_arch"] is not None else
-                     f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | - | - |")
+                     f"{macs} | {speed} |")
     (out / "table.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
 

@@ -1,0 +1,77 @@
+"""How far a results file's proxy ranking follows the architectures' MACs, and MACs' own rank
+quality on the same architectures: the trivial baseline a proxy has to beat.
+
+    python experiments/score_vs_macs.py RESULTS.csv [RESULTS2.csv.gz ...] [--json]
+
+For each `eproxy score` results file (plain or gzipped): the space and its options from the
+file's header, then over the rows with a finite score: n, Spearman(-score, MACs), and where the
+rows carry truth, Spearman(-score, truth) and Spearman(MACs, truth) (more MACs = better).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def analyse(path) -> dict:
+    from eproxy_jax import metrics
+    from eproxy_jax.store import read_results
+    from spaces import load_space
+    from spaces.base import arch_from_text
+
+    path = Path(path)
+    if path.suffix == ".gz":
+        with tempfile.TemporaryDirectory() as d:
+            plain = Path(d) / path.stem
+            plain.write_bytes(gzip.decompress(path.read_bytes()))
+            _, meta, columns, rows = read_results(plain)
+    else:
+        _, meta, columns, rows = read_results(path)
+    sp = load_space(meta["space"], **meta.get("space_config", {}))
+    col = {c: i for i, c in enumerate(columns)}
+    rows = [r for r in rows if np.isfinite(float(r[col["score"]]))]
+    scores = np.asarray([float(r[col["score"]]) for r in rows])
+    macs = np.asarray(sp.macs(np.stack([sp.parse(arch_from_text(r[col["arch"]])) for r in rows])), np.float64)
+    out = {"file": str(path), "space": meta["space"], "n": len(rows),
+           "score_vs_macs_spearman": metrics.spearman(scores, macs)}
+    if "truth" in col and all(r[col["truth"]] != "" for r in rows):
+        truth = np.asarray([float(r[col["truth"]]) for r in rows])
+        out["spearman"] = metrics.spearman(scores, truth)
+        out["macs_spearman"] = metrics.spearman(-macs, truth)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    from eproxy_jax.store import StoreError
+    from spaces import SpaceError
+    for p in a.results:
+        try:
+            r = analyse(p)
+        except (StoreError, SpaceError, OSError) as e:
+            print(f"score_vs_macs: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
+        if a.json:
+            print(json.dumps(r))
+        else:
+            extra = (f", Spearman(-score, truth) {r['spearman']:.3f}, Spearman(MACs, truth) {r['macs_spearman']:.3f}"
+                     if "spearman" in r else "")
+            print(f"{r['file']}: {r['space']}, n {r['n']}, Spearman(-score, MACs) "
+                  f"{r['score_vs_macs_spearman']:.3f}{extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

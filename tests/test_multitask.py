@@ -1,0 +1,60 @@
+"""experiments/multitask.py on a tiny TransNAS micro network: the default rows, the MACs
+baseline beside them (same architectures and whole table), and a resumed run that fills the
+MACs fields of rows written without them, without scoring again."""
+import json
+import sys
+
+import numpy as np
+from scipy import stats
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
+import multitask  # noqa: E402
+
+TINY = ["--space-option", "base=4", "--space-option", "input_size=16", "--space-option", "target_size=4"]
+
+
+def test_default_rows_with_macs_baseline_and_resume(tmp_path, capsys):
+    from spaces import load_space
+
+    argv = ["--spaces", "transnas-micro", "--archs", "6", "--chunk", "6", "--dps-tasks", "none",
+            "--out-dir", str(tmp_path), *TINY]
+    multitask.main(argv)
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [r["task"] for r in rows] == ["class_object", "class_scene", "autoencoder", "normal"]
+    scores = json.loads((tmp_path / "transnas-micro_scores.json").read_text())
+    assert len(scores) == 6 and all(np.isfinite(list(scores.values())))
+
+    sp = load_space("transnas-micro", base=4, input_size=16, target_size=4)
+    ids = list(scores)
+    encs = np.stack([sp.parse(i) for i in ids])
+    macs = sp.macs(encs)
+    for r in rows:
+        enc, val = sp.load_truth(r["task"])
+        truth = dict(zip((sp.arch_id(e) for e in enc), val))
+        y = [truth[i] for i in ids]
+        assert r["n"] == 6
+        np.testing.assert_allclose(r["spearman"], stats.spearmanr([-scores[i] for i in ids], y).statistic)
+        np.testing.assert_allclose(r["macs_spearman"], stats.spearmanr(macs, y).statistic)
+        np.testing.assert_allclose(r["macs_spearman_all"], stats.spearmanr(sp.macs(enc), val).statistic)
+        np.testing.assert_allclose(r["score_vs_macs_spearman"],
+                                   stats.spearmanr([-scores[i] for i in ids], macs).statistic)
+    table = (tmp_path / "table.md").read_text()
+    assert "| MACs: Spearman (whole table) | Spearman(-score, MACs) |" in table
+    r0 = rows[0]
+    assert (f"| transnas-micro | class_object | 6 | {r0['spearman']:.3f} | {r0['kendall']:.3f} | not run | "
+            f"{r0['macs_spearman']:.3f} ({r0['macs_spearman_all']:.3f}) | {r0['score_vs_macs_spearman']:.3f} |") in table
+
+    # rows from before the MACs columns: a rerun fills them in and scores nothing
+    first = [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"]) for r in rows]
+    for r in rows:
+        for k in ("macs_spearman", "macs_spearman_all", "score_vs_macs_spearman"):
+            del r[k]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    capsys.readouterr()
+    multitask.main(argv)
+    assert "scored" not in capsys.readouterr().out
+    again = json.loads((tmp_path / "rows.json").read_text())
+    assert len(again) == 4
+    assert [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"]) for r in again] == first
