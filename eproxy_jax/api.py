@@ -39,21 +39,27 @@ def score_per_seed(space, archs, setting=None, seeds=1, images=None, chunk: int 
 
 
 def score(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> np.ndarray:
-    """Mean Eproxy score over seeds, `[n]` (NaN where any seed diverged)."""
+    """Mean Eproxy score over seeds, `[n]` (NaN where any seed diverged; +inf for a network
+    that ignores its input, see `ProxySetting.dead_last`)."""
     per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
-    return np.where(np.isfinite(per).all(1), per.mean(1), np.nan)
+    return _mean_over_seeds(per)
+
+
+def _mean_over_seeds(per):
+    return np.where(np.isnan(per).any(1), np.nan, per.mean(1))
 
 
 def evaluate(space, archs, truth, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> dict:
     """Score `archs` and compare with `truth` (higher = better): spearman, kendall, scores."""
     per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
-    mean = np.where(np.isfinite(per).all(1), per.mean(1), np.nan)
+    mean = _mean_over_seeds(per)
     return {
         "spearman": metrics.spearman(mean, truth),
         "kendall": metrics.kendall(mean, truth),
         "spearman_per_seed": [metrics.spearman(per[:, k], truth) for k in range(per.shape[1])],
         "scores": mean,
-        "diverged": int((~np.isfinite(mean)).sum()),
+        "diverged": int(np.isnan(mean).sum()),
+        "dead": int(np.isposinf(mean).sum()),
     }
 
 

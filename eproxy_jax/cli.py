@@ -398,10 +398,15 @@ def image_kind(spec: str) -> str:
 def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images) -> dict:
     """What an Eproxy results file's run hash covers."""
     import hashlib
+    d = setting.to_dict()
+    if not d["dead_last"]:
+        # the paper's score, as every version-2 file holds it: such files resume
+        del d["dead_last"]
     return {
         # the scores' version: bumped whenever the same arguments score differently
-        # (2: GenNAS-style waves and nested draws), so old files are never resumed into
-        "proxy": "eproxy-jax/2", "space": space, "space_config": config, "setting": setting.to_dict(),
+        # (2: GenNAS-style waves and nested draws), so old files are never resumed into;
+        # `dead_last` (on by default) changes the setting dict, hence the hash, by itself
+        "proxy": "eproxy-jax/2", "space": space, "space_config": config, "setting": d,
         "seeds": list(seeds), "images": image_kind(images), "image_seed": image_seed,
         "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16],
     }
@@ -538,7 +543,8 @@ def cmd_score(args, pre: dict) -> int:
         "wall_s": round(time.perf_counter() - t0, 3), "compile_s": round(compile_s, 3),
         "prepare_s": round(prepare_s, 3),
         "ms_per_arch": round(1000 * score_s / len(todo), 2) if todo else None,
-        "device": device, "diverged": int(sum(diverged)), "seeds": len(seeds), "scored": len(todo),
+        "device": device, "diverged": int(sum(diverged)), "dead": int(np.isposinf(mean).sum()),
+        "seeds": len(seeds), "scored": len(todo),
         "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
         # scoring programs (one per shape bucket used) and all XLA compilations of this run
         # (persistent-cache hits are counted apart)
@@ -576,7 +582,7 @@ def _report(r: dict):
                      f"{fmt(r['top10_precision'], 3)}{extra}")
     ms = f"{r['ms_per_arch']:.1f} ms/arch" if r["ms_per_arch"] is not None else "nothing new to score"
     lines.append(f"scored {r['scored']} (resumed {r['resumed']}), {ms}, compile {r['compile_s']:.1f} s, "
-                 f"wall {r['wall_s']:.1f} s, diverged {r['diverged']}")
+                 f"wall {r['wall_s']:.1f} s, diverged {r['diverged']}, dead (ignore the input, ranked last) {r['dead']}")
     lines.append(f"results: {r['out']}")
     print("\n".join(lines))
 

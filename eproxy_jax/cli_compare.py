@@ -174,7 +174,7 @@ def cmd_compare(args, pre: dict) -> int:
         summary[p] = {
             **rank_metrics(p, v, truth),
             "ms_per_arch": round(1000 * r["score_s"] / r["scored"], 3) if r["scored"] else None,
-            "compile_s": round(r["compile_s"], 2), "diverged": int((~np.isfinite(v)).sum()),
+            "compile_s": round(r["compile_s"], 2), "diverged": int(np.isnan(v).sum()),
             "scored": r["scored"], "batch": r["batch"], "higher_is_better": p != "eproxy",
         }
         if r.get("shared_with"):

@@ -152,6 +152,7 @@ class Evaluator:
             lr=vals["lr"], momentum=jnp.float32(self.base["momentum"]),
             weight_decay=jnp.float32(self.base["weight_decay"]), alpha=vals["alpha"], level=vals["level"],
             signal_mask=vals["signal_mask"], init=vals["init"], barrier_init=vals["barrier_init"],
+            dead_last=jnp.float32(1.0 if self.base["dead_last"] else 0.0),
             branches=nb, head_kernel=(kh,) * nb, barrier_kernel=(kb,) * nb, c_out=(co,) * nb, c_last=(cl,) * nb,
             steps=self.base["steps"])
 

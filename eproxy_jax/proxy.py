@@ -7,7 +7,8 @@ encoding is data; the candidate's parameter tree has the same shapes for all of 
 
 `score_one(ctx, setting, net, images, encoding, macs_frac)` trains candidate + heads for
 `steps` SGD steps on `sum_i MSE_i` and returns `sum_i MSE_i / 2**i` read on the forward pass
-of the last step, times `(1 - alpha * macs_frac)`. Lower is better.
+of the last step, times `(1 - alpha * macs_frac)`. Lower is better. A network whose deepest
+features ignore the input scores +inf (ranked last) unless `setting.dead_last` is off.
 """
 from __future__ import annotations
 
@@ -84,10 +85,25 @@ def prepare(key, setting: ProxySetting, net, images, encoding_shape, feature_cha
                         masks=tuple(masks))
 
 
+def input_independent(feature, rtol: float = 1e-5):
+    """Whether a feature map `[n, H, W, C]` is the same for every image of the batch (within
+    `rtol` of its largest magnitude; an all-zero map is): the network computed it without
+    looking at its input (dead graph, e.g. every route to the output through `none`)."""
+    spread = jnp.max(jnp.abs(feature - feature[:1]))
+    return spread <= rtol * jnp.max(jnp.abs(feature))
+
+
 def branch_losses(params, ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
     """Per-branch MSE of barrier(head(feature)) against the target; `params` = {"net", "heads"}.
     In a masked program, over the real channels only (and 0 for a branch that is off)."""
+    return branch_losses_dead(params, ctx, setting, net, images, encoding)[0]
+
+
+def branch_losses_dead(params, ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
+    """`branch_losses`, and whether the deepest feature map (the one a classifier would read)
+    ignores the input (`input_independent`) under `params`."""
     feats = net.apply({"params": params["net"]}, images, encoding)
+    dead = input_independent(feats[0])
     losses = []
     for b in range(setting.branches):
         h = params["heads"][b]
@@ -105,7 +121,7 @@ def branch_losses(params, ctx: ProxyContext, setting: ProxySetting, net, images,
         else:
             per = jnp.sum(sq * m["c_last"]) / (sq.size // sq.shape[-1] * m["n_last"])
             losses.append(per * m["on"])
-    return jnp.stack(losses)
+    return jnp.stack(losses), dead
 
 
 def optimizer(setting: ProxySetting):
@@ -140,22 +156,28 @@ def initial_heads(ctx: ProxyContext, setting: ProxySetting, net, encoding):
 def train(ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
     """`steps - 1` SGD updates of candidate + heads (the barrier stays in `ctx`, outside the
     trained tree). Returns (final params {"net", "heads"}, per-update losses [steps-1, branches])."""
+    params, history, _ = _train(ctx, setting, net, images, encoding)
+    return params, history
+
+
+def _train(ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
+    """`train`, plus per update whether the deepest features ignored the input on its forward pass."""
     tx = optimizer(setting)
     params = {"net": initial_net_params(ctx, setting, net, encoding),
               "heads": initial_heads(ctx, setting, net, encoding)}
 
     def total(p):
-        losses = branch_losses(p, ctx, setting, net, images, encoding)
-        return jnp.sum(losses), losses
+        losses, dead = branch_losses_dead(p, ctx, setting, net, images, encoding)
+        return jnp.sum(losses), (losses, dead)
 
     def step(carry, _):
         p, opt = carry
-        (_, losses), grads = jax.value_and_grad(total, has_aux=True)(p)
+        (_, aux), grads = jax.value_and_grad(total, has_aux=True)(p)
         updates, opt = tx.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), losses
+        return (optax.apply_updates(p, updates), opt), aux
 
-    (params, _), history = lax.scan(step, (params, tx.init(params)), None, length=setting.steps - 1)
-    return params, history
+    (params, _), (history, dead) = lax.scan(step, (params, tx.init(params)), None, length=setting.steps - 1)
+    return params, history, dead
 
 
 def train_losses(ctx: ProxyContext, setting: ProxySetting, net, images, encoding):
@@ -165,7 +187,16 @@ def train_losses(ctx: ProxyContext, setting: ProxySetting, net, images, encoding
 
 
 def score_one(ctx: ProxyContext, setting: ProxySetting, net, images, encoding, macs_frac):
-    """Eproxy score of one architecture under one proxy seed (lower = better)."""
-    losses = train_losses(ctx, setting, net, images, encoding)
+    """Eproxy score of one architecture under one proxy seed (lower = better). With
+    `setting.dead_last`, +inf for a network whose deepest features do not depend on the
+    input at its initial weights: its loss is then the constant predictor's, which would
+    rank it among working networks, while the benchmark trains it to chance accuracy."""
+    params, _, dead_steps = _train(ctx, setting, net, images, encoding)
+    losses, dead_last_step = branch_losses_dead(params, ctx, setting, net, images, encoding)
+    # judged on the initial weights (the first forward pass): a network that ignores its
+    # input by construction, not one whose units training switched off
+    dead = dead_steps[0] if setting.steps > 1 else dead_last_step
     raw = jnp.sum(losses * branch_weights(setting.branches))
-    return raw * (1.0 - setting.alpha * macs_frac)
+    score = raw * (1.0 - setting.alpha * macs_frac)
+    score = jnp.where(jnp.isfinite(score), score, jnp.nan)   # diverged (NaN or Inf loss): NaN
+    return jnp.where(dead & (setting.dead_last > 0), jnp.inf, score)

@@ -1,7 +1,7 @@
 """`ProxySetting`: every DPS gene of Eproxy as one pytree.
 
 Genes that only change values (lr, momentum, weight decay, alpha, levels, the signal
-choice, both inits) are array leaves, so settings that differ only in them reuse one
+choice, both inits; and `dead_last`, not a gene) are array leaves, so settings that differ only in them reuse one
 compiled program. Genes that change shapes (branch count, kernel sizes, channel counts,
 step count) are static fields: they are part of the pytree's structure and pick the program.
 """
@@ -26,6 +26,7 @@ class ProxySetting:
     signal_mask: np.ndarray    # [branches, len(SIGNALS)], 0/1
     init: np.ndarray           # int32 index into INIT_NAMES (candidate and heads)
     barrier_init: np.ndarray   # int32 index into INIT_NAMES
+    dead_last: np.ndarray      # 1.0: input-independent networks score +inf (see setting_spec)
     # shape genes (static)
     branches: int = struct.field(pytree_node=False, default=3)
     head_kernel: Tuple[int, ...] = struct.field(pytree_node=False, default=(1, 1, 1))
@@ -44,6 +45,7 @@ class ProxySetting:
             alpha=f32(v["alpha"]), level=f32(v["level"]), signal_mask=mask,
             init=np.asarray(spec.INIT_NAMES.index(v["init"]), np.int32),
             barrier_init=np.asarray(spec.INIT_NAMES.index(v["barrier_init"]), np.int32),
+            dead_last=f32(1.0 if v["dead_last"] else 0.0),
             branches=v["branches"], head_kernel=tuple(v["head_kernel"]),
             barrier_kernel=tuple(v["barrier_kernel"]), c_out=tuple(v["c_out"]),
             c_last=tuple(v["c_last"]), steps=v["steps"],
@@ -68,6 +70,7 @@ class ProxySetting:
             "c_out": list(self.c_out), "c_last": list(self.c_last),
             "level": [round(float(x), 6) for x in np.asarray(self.level)],
             "init": spec.INIT_NAMES[int(self.init)], "barrier_init": spec.INIT_NAMES[int(self.barrier_init)],
+            "dead_last": bool(float(self.dead_last) > 0),
         }
 
     @property

@@ -32,6 +32,11 @@ DEFAULT = {
     "level": [1.0, 1.0, 1.0],
     "init": "pytorch_default",
     "barrier_init": "pytorch_default",
+    # not in the paper: an architecture whose deepest features ignore the input (its graph
+    # has no path from the input, e.g. NB201 cells whose every route to the output is `none`)
+    # scores the constant predictor's loss, which ranks such networks mid-pack; true ranks
+    # them last (score +inf), false keeps that loss as its score (the paper's behaviour)
+    "dead_last": True,
 }
 FIELDS = tuple(DEFAULT)
 
@@ -116,6 +121,8 @@ def validate(d: dict, max_branches: int = 3) -> dict:
     out["level"] = _per_branch("level", out["level"], b, lambda n, v: _number(n, v, -100.0, 100.0))
     out["init"] = _init("init", out["init"])
     out["barrier_init"] = _init("barrier_init", out["barrier_init"])
+    if not isinstance(out["dead_last"], bool):
+        raise SettingError(f"setting field 'dead_last' must be true or false, got {out['dead_last']!r}")
     return out
 
 

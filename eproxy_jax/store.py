@@ -103,11 +103,13 @@ class ResultStore:
         w = csv.writer(buf, lineterminator="\n")
         for i, a in enumerate(arch_ids):
             ss = [float(x) for x in per_seed_scores[i]]
-            finite = all(math.isfinite(x) for x in ss)
-            mean = sum(ss) / len(ss) if finite else float("nan")
+            # NaN: training diverged under some seed; +inf: the network ignores its input
+            # (`ProxySetting.dead_last`); both rank last, only NaN counts as diverged
+            diverged = any(math.isnan(x) for x in ss)
+            mean = float("nan") if diverged else sum(ss) / len(ss)
             t = "" if truths is None or truths[i] is None or (isinstance(truths[i], float) and math.isnan(truths[i])) \
                 else repr(float(truths[i]))
-            rec = [a] + [_fmt(x) for x in ss] + [_fmt(mean), str(int(not finite)), t]
+            rec = [a] + [_fmt(x) for x in ss] + [_fmt(mean), str(int(diverged)), t]
             w.writerow(rec)
             self.rows[a] = dict(zip(self.columns, rec))
         with open(self.path, "a", newline="") as f:

@@ -184,3 +184,25 @@ def test_user_truth_file_lower_is_better(tmp_path, setting_file):
     with open(tmp_path / "t.csv") as f:
         rows = list(csv.DictReader(ln for ln in f if not ln.startswith("#")))
     assert sorted(float(r["truth"]) for r in rows) == [0.31, 0.55, 2.30]  # stored as given, not negated
+
+
+def test_dead_last_off_resumes_files_from_before_it():
+    """`dead_last: false` is the paper's score as results files held it before the field
+    existed: its run hash equals theirs (so they resume); the default's differs."""
+    from eproxy_jax import images
+    from eproxy_jax.cli import score_meta
+    from eproxy_jax.setting import ProxySetting
+    from eproxy_jax.store import read_results, run_hash
+
+    path = ROOT / "experiments/results/cpu_2026-11-29_rank_table/compare_nb201_cifar10/eproxy.csv"
+    h, meta, _, _ = read_results(path)
+    assert "dead_last" not in meta["setting"]
+    raw = images.load_raw(meta["images"], n=16, seed=meta["image_seed"], size=32)
+
+    def rebuilt(**extra):
+        setting = ProxySetting.from_dict({**meta["setting"], **extra})
+        return score_meta(meta["space"], meta["space_config"], setting, meta["seeds"], meta["images"],
+                          meta["image_seed"], raw)
+
+    assert run_hash(rebuilt(dead_last=False)) == h
+    assert run_hash(rebuilt()) != h and rebuilt()["setting"]["dead_last"] is True

@@ -58,8 +58,10 @@ def test_no_retrace_across_architectures_and_deterministic(jitted, ctx, tiny_set
     a = [float(score(ctx, tiny_setting, e, 0.0)) for e in sample_encodings]
     b = [float(score(ctx, tiny_setting, e, 0.0)) for e in sample_encodings]  # same program, same numbers
     assert a == b
-    assert np.all(np.isfinite(a))
-    assert len(set(a)) == len(a)  # different architectures, different scores
+    assert a[2] == np.inf         # the all-`none` cell ignores its input: ranked last
+    live = a[:2] + a[3:]
+    assert np.all(np.isfinite(live))
+    assert len(set(live)) == len(live)  # different architectures, different scores
 
 
 def test_value_genes_reuse_the_program(jitted, ctx, tiny_setting, sample_encodings):
@@ -76,6 +78,39 @@ def test_seed_changes_score(tiny_space, tiny_setting, tiny_images, jitted, ctx, 
     score = jitted[0]
     ctx1 = _ctx(tiny_space, tiny_setting, tiny_images, seed=1)
     assert float(score(ctx, tiny_setting, sample_encodings[0], 0.0)) != float(score(ctx1, tiny_setting, sample_encodings[0], 0.0))
+
+
+def test_input_independent():
+    rng = np.random.default_rng(0)
+    live = jnp.asarray(rng.standard_normal((4, 3, 3, 2)), jnp.float32)
+    const = jnp.broadcast_to(jnp.asarray(rng.standard_normal((1, 3, 3, 2)), jnp.float32), (4, 3, 3, 2))
+    assert bool(proxy.input_independent(jnp.zeros((4, 3, 3, 2))))
+    assert bool(proxy.input_independent(const))
+    assert bool(proxy.input_independent(const * (1 + 1e-7)))        # rounding-level spread
+    assert not bool(proxy.input_independent(live))
+    assert not bool(proxy.input_independent(const.at[2, 1, 1, 0].add(0.01)))   # one pixel of one image differs
+
+
+def test_dead_networks_rank_last(jitted, ctx, tiny_setting, sample_encodings):
+    """Cells with no route from the input to the output (every path through `none`) score
+    +inf by default and the constant predictor's finite loss with dead_last off; live cells
+    score the same either way, and the flag is data (no new program)."""
+    score = jitted[0]
+    keep = ProxySetting.from_dict({**tiny_setting.to_dict(), "dead_last": False})
+    assert keep.shape_key == tiny_setting.shape_key and tiny_setting.to_dict()["dead_last"] is True
+    dead = [jnp.asarray(e, jnp.int32) for e in ([3, 3, 3, 0, 0, 0], [0, 0, 3, 0, 3, 3], [0, 3, 0, 0, 1, 0])]
+    for e in dead:
+        assert float(score(ctx, tiny_setting, e, 0.0)) == np.inf
+    kept = [float(score(ctx, keep, e, 0.0)) for e in dead]
+    assert np.all(np.isfinite(kept)) and kept[0] == kept[1] == kept[2]   # all the same constant predictor
+    for e in sample_encodings[[0, 1, 3]]:
+        assert float(score(ctx, tiny_setting, e, 0.0)) == float(score(ctx, keep, e, 0.0)) < np.inf
+    assert float(score(ctx, tiny_setting, sample_encodings[2], 0.0)) == np.inf       # all `none`
+    # +/-inf means dead only: a score that overflows (here through the MACs factor) is NaN
+    # (diverged), never +/-inf
+    wild = ProxySetting.from_dict({**tiny_setting.to_dict(), "alpha": -10.0})
+    blown = [float(score(ctx, wild, e, 3e38)) for e in sample_encodings]
+    assert np.isnan(blown[:2] + blown[3:]).all() and blown[2] == np.inf, blown
 
 
 def test_training_lowers_loss_and_barrier_stays_frozen(jitted, ctx, tiny_setting, sample_encodings):

@@ -20,6 +20,17 @@ def test_append_and_resume(tmp_path):
     assert div == [False, True]
 
 
+def test_dead_is_inf_not_diverged(tmp_path):
+    """+inf (a network that ignores its input) is kept as the score and is not 'diverged';
+    NaN under any seed is diverged even beside +inf."""
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1]).append(["d", "x"], [[math.inf, math.inf], [math.inf, math.nan]])
+    mean, per, div = ResultStore(p, META, [0, 1]).scores(["d", "x"])
+    assert mean[0] == math.inf and per[0] == [math.inf, math.inf] and div[0] is False
+    assert math.isnan(mean[1]) and div[1] is True
+    assert "d,inf,inf,inf,0," in p.read_text()
+
+
 def test_refuses_other_run(tmp_path):
     p = tmp_path / "r.csv"
     ResultStore(p, META, [0, 1]).append(["a"], [[1.0, 2.0]])
