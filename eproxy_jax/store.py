@@ -14,6 +14,7 @@ run_hash differs raises `StoreError` instead of mixing scores of different runs.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -129,14 +130,15 @@ class ResultStore:
 
 
 def read_results(path):
-    """(run_hash, meta, columns, rows) of a results file, read-only; a line cut by an
-    interrupt is skipped. Raises StoreError for anything that is not a results file."""
+    """(run_hash, meta, columns, rows) of a results file (or its gzip, `.gz`), read-only; a
+    line cut by an interrupt is skipped. Raises StoreError for anything that is not a results
+    file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
     except FileNotFoundError:
         raise StoreError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, EOFError):   # gzip.BadGzipFile is an OSError
         raise StoreError(f"{path} is not an eproxy-jax results file") from None
     lines = text.split("\n")
     if lines[0] != FORMAT_LINE:

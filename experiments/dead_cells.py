@@ -17,10 +17,8 @@ loss) that second pair is what `dead_last` gives, because it changes no live cel
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +37,6 @@ def dead(encoding) -> bool:
         if op != NONE and src in alive:
             alive.add(to)
     return 3 not in alive
-
-
-def _read(path: Path):
-    from eproxy_jax.store import read_results
-    if path.suffix == ".gz":
-        with tempfile.TemporaryDirectory() as d:
-            plain = Path(d) / path.stem
-            plain.write_bytes(gzip.decompress(path.read_bytes()))
-            return read_results(plain)
-    return read_results(path)
 
 
 def analyse_multitask(path) -> list:
@@ -87,11 +75,12 @@ def multitask_tasks(name):
 
 def analyse(path) -> dict:
     from eproxy_jax import metrics
+    from eproxy_jax.store import read_results
     from spaces import SpaceError, load_space
     from spaces.base import arch_from_text
 
     path = Path(path)
-    _, meta, columns, rows = _read(path)
+    _, meta, columns, rows = read_results(path)
     if meta["space"] not in ("nb201", "transnas-micro"):
         raise SpaceError(f"{path}: dead cells are defined here for nb201 and transnas-micro, not {meta['space']}")
     sp = load_space(meta["space"], **meta.get("space_config", {}))

@@ -135,11 +135,12 @@ def main(argv=None):
 
         for t in tasks:
             if (name, t, "default", None) in done:
-                for r in rows:   # rows written before the MACs columns existed
-                    if (r["space"], r["task"], r["kind"]) == (name, t, "default") and "macs_spearman" not in r \
-                            and r["n"] == len(ids):
-                        r.update(macs_fields(t))
-                rows_path.write_text(json.dumps(rows, indent=1))
+                old = [r for r in rows if (r["space"], r["task"], r["kind"]) == (name, t, "default")
+                       and "macs_spearman" not in r and r["n"] == len(ids)]   # from before the MACs columns
+                for r in old:
+                    r.update(macs_fields(t))
+                if old:
+                    rows_path.write_text(json.dumps(rows, indent=1))
                 continue
             y = np.asarray([truth[t][i] for i in ids])
             save_row({"space": name, "task": t, "kind": "default", "n": len(ids),

@@ -10,10 +10,8 @@ rows carry truth, Spearman(-score, truth) and Spearman(MACs, truth) (more MACs =
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +27,7 @@ def analyse(path) -> dict:
     from spaces.base import arch_from_text
 
     path = Path(path)
-    if path.suffix == ".gz":
-        with tempfile.TemporaryDirectory() as d:
-            plain = Path(d) / path.stem
-            plain.write_bytes(gzip.decompress(path.read_bytes()))
-            _, meta, columns, rows = read_results(plain)
-    else:
-        _, meta, columns, rows = read_results(path)
+    _, meta, columns, rows = read_results(path)
     sp = load_space(meta["space"], **meta.get("space_config", {}))
     col = {c: i for i, c in enumerate(columns)}
     rows = [r for r in rows if np.isfinite(float(r[col["score"]]))]

@@ -31,6 +31,19 @@ def test_dead_is_inf_not_diverged(tmp_path):
     assert "d,inf,inf,inf,0," in p.read_text()
 
 
+def test_read_results_reads_gzip(tmp_path):
+    import gzip
+
+    from eproxy_jax.store import read_results
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1]).append(["a", "b"], [[1.0, 3.0], [2.0, 2.0]], [90.0, 80.0])
+    (tmp_path / "r.csv.gz").write_bytes(gzip.compress(p.read_bytes()))
+    assert read_results(tmp_path / "r.csv.gz") == read_results(p)
+    (tmp_path / "bad.csv.gz").write_bytes(p.read_bytes())   # not gzip
+    with pytest.raises(StoreError, match="not an eproxy-jax results file"):
+        read_results(tmp_path / "bad.csv.gz")
+
+
 def test_refuses_other_run(tmp_path):
     p = tmp_path / "r.csv"
     ResultStore(p, META, [0, 1]).append(["a"], [[1.0, 2.0]])
