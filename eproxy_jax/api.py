@@ -16,6 +16,7 @@ from spaces import load_space  # noqa: F401  (re-exported)
 from . import metrics
 from .engine import Engine
 from .setting import ProxySetting
+from .store import seed_mean
 
 
 def _as_setting(setting, space) -> ProxySetting:
@@ -42,17 +43,13 @@ def score(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **e
     """Mean Eproxy score over seeds, `[n]` (NaN where any seed diverged; +inf for a network
     that ignores its input, see `ProxySetting.dead_last`)."""
     per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
-    return _mean_over_seeds(per)
-
-
-def _mean_over_seeds(per):
-    return np.where(np.isnan(per).any(1), np.nan, per.mean(1))
+    return seed_mean(per)
 
 
 def evaluate(space, archs, truth, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> dict:
     """Score `archs` and compare with `truth` (higher = better): spearman, kendall, scores."""
     per = score_per_seed(space, archs, setting, seeds, images, chunk, **engine_kw)
-    mean = _mean_over_seeds(per)
+    mean = seed_mean(per)
     return {
         "spearman": metrics.spearman(mean, truth),
         "kendall": metrics.kendall(mean, truth),

@@ -22,6 +22,8 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+
 FORMAT_LINE = "# eproxy-jax results v1"
 
 
@@ -40,6 +42,15 @@ def run_hash(meta: dict) -> str:
 
 def _fmt(v: float) -> str:
     return repr(float(v)) if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+
+def seed_mean(per) -> np.ndarray:
+    """Mean over proxy seeds of scores `[n, n_seeds]` -> `[n]`: NaN where training diverged
+    under any seed (counted as diverged), +inf for a network that ignores its input
+    (`ProxySetting.dead_last`, the same under every seed); both rank last."""
+    per = np.asarray(per, np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(per).any(1), np.nan, per.mean(1))
 
 
 class ResultStore:
@@ -102,12 +113,12 @@ class ResultStore:
         """Append rows; `per_seed_scores` is [n, n_seeds]."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
+        per = np.asarray(per_seed_scores, np.float64).reshape(len(arch_ids), -1)
+        means = seed_mean(per)
         for i, a in enumerate(arch_ids):
-            ss = [float(x) for x in per_seed_scores[i]]
-            # NaN: training diverged under some seed; +inf: the network ignores its input
-            # (`ProxySetting.dead_last`); both rank last, only NaN counts as diverged
-            diverged = any(math.isnan(x) for x in ss)
-            mean = float("nan") if diverged else sum(ss) / len(ss)
+            ss = [float(x) for x in per[i]]
+            mean = float(means[i])
+            diverged = math.isnan(mean)
             t = "" if truths is None or truths[i] is None or (isinstance(truths[i], float) and math.isnan(truths[i])) \
                 else repr(float(truths[i]))
             rec = [a] + [_fmt(x) for x in ss] + [_fmt(mean), str(int(diverged)), t]

@@ -31,6 +31,23 @@ def test_dead_is_inf_not_diverged(tmp_path):
     assert "d,inf,inf,inf,0," in p.read_text()
 
 
+def test_file_and_api_combine_seeds_alike(tmp_path):
+    """The results file's mean column and `api.score` use one rule (`store.seed_mean`)."""
+    import numpy as np
+
+    from eproxy_jax import api
+    from eproxy_jax.store import seed_mean
+    assert api.seed_mean is seed_mean
+    per = np.array([[1.0, 2.0, 4.0], [math.inf] * 3, [math.nan, 1.0, math.inf], [0.5, math.nan, 1.0]])
+    want = [7.0 / 3, math.inf, math.nan, math.nan]
+    np.testing.assert_array_equal(seed_mean(per), want)
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1, 2]).append(list("abcd"), per)
+    mean, _, div = ResultStore(p, META, [0, 1, 2]).scores(list("abcd"))
+    np.testing.assert_array_equal(mean, want)
+    assert div == [False, False, True, True]
+
+
 def test_read_results_reads_gzip(tmp_path):
     import gzip
 

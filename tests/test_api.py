@@ -1,0 +1,50 @@
+"""The Python API (`import eproxy_jax as ep`): the forms of its arguments and what it returns."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY_SETTING
+
+import eproxy_jax as ep
+from eproxy_jax import metrics
+from eproxy_jax.engine import Engine
+
+
+@pytest.fixture(scope="module")
+def per_seed(tiny_space, tiny_setting, tiny_images, sample_encodings):
+    """Engine scores of the four sample cells under seeds 0 and 1 (the reference)."""
+    return Engine(tiny_space, tiny_setting, [0, 1], tiny_images).score(sample_encodings)
+
+
+def test_score_per_seed_takes_strings_a_seed_list_and_a_dict(tiny_space, tiny_images, sample_encodings, per_seed):
+    strings = [tiny_space.arch_id(e) for e in sample_encodings]
+    got = ep.score_per_seed(tiny_space, strings, setting=dict(TINY_SETTING), seeds=[0, 1], images=tiny_images)
+    assert got.shape == (4, 2)
+    np.testing.assert_array_equal(got, per_seed)
+    assert np.isposinf(got[2]).all()            # the all-`none` cell ignores its input
+
+
+def test_score_is_the_seed_mean_and_a_json_setting_equals_the_dict(tmp_path, tiny_space, tiny_images,
+                                                                  sample_encodings, per_seed):
+    path = tmp_path / "setting.json"
+    path.write_text(json.dumps(TINY_SETTING))
+    got = ep.score(tiny_space, sample_encodings, setting=str(path), seeds=2, images=tiny_images)
+    np.testing.assert_allclose(got, per_seed.astype(np.float64).mean(1), rtol=1e-12)
+    assert np.isposinf(got[2])
+
+
+def test_evaluate_reports_rank_metrics_of_the_mean(tiny_space, tiny_setting, tiny_images, sample_encodings,
+                                                   per_seed):
+    truth = np.array([70.0, 60.0, 10.0, 65.0])
+    res = ep.evaluate(tiny_space, sample_encodings, truth, setting=tiny_setting, seeds=2, images=tiny_images)
+    assert res["dead"] == 1 and res["diverged"] == 0
+    np.testing.assert_allclose(res["scores"], per_seed.astype(np.float64).mean(1), rtol=1e-12)
+    assert res["spearman"] == pytest.approx(metrics.spearman(per_seed.astype(np.float64).mean(1), truth))
+    assert res["kendall"] == pytest.approx(metrics.kendall(per_seed.astype(np.float64).mean(1), truth))
+    assert res["spearman_per_seed"] == pytest.approx([metrics.spearman(per_seed[:, k], truth) for k in range(2)])
+
+
+def test_bad_setting_field_is_a_clear_error(tiny_space, sample_encodings):
+    with pytest.raises(ValueError, match="lrr"):
+        ep.score(tiny_space, sample_encodings, setting={"lrr": 1.0})
