@@ -111,6 +111,8 @@ class ResultStore:
 
     def append(self, arch_ids, per_seed_scores, truths=None):
         """Append rows; `per_seed_scores` is [n, n_seeds]."""
+        if len(arch_ids) == 0:
+            return
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         per = np.asarray(per_seed_scores, np.float64).reshape(len(arch_ids), -1)

@@ -46,6 +46,9 @@ def test_file_and_api_combine_seeds_alike(tmp_path):
     mean, _, div = ResultStore(p, META, [0, 1, 2]).scores(list("abcd"))
     np.testing.assert_array_equal(mean, want)
     assert div == [False, False, True, True]
+    before = p.read_text()
+    ResultStore(p, META, [0, 1, 2]).append([], [])          # nothing to add: no error, file unchanged
+    assert p.read_text() == before
 
 
 def test_read_results_reads_gzip(tmp_path):
