@@ -2,6 +2,7 @@
 # One device call for the open GPU figures: Table 1 on the H200 (issues 2, 5, 6, 7), the full
 # DPS's speed and held-out quality (issue 3), the NB201 search report (issue 7).
 #   bash experiments/gpu_run.sh [STAGE...]     stages: groups bench dps search cellgroups (default: all, in that order)
+#                                               and nb101steps (only when named: NB101 rank quality vs training steps)
 # $OUT is set by the device tool (default ./gpu_out). Every stage appends to files under $OUT and
 # is resumable (bench --out, the DPS <out>.state, search_nb201's runs.jsonl), so a call cut short
 # keeps what finished and a rerun continues. Each stage has its own time limit (GROUPS_S, BENCH_S,
@@ -42,7 +43,12 @@ for stage in $stages; do
       # NB101 vertices are up to 512 channels wide: 64 cells per vmap
       timeout ${CELLGROUPS_S:-150} python3 experiments/throughput.py --space nb101 --n ${CELLGROUPS_N101:-256} --chunks 128 \
           --arch-vmap 64 --edge-groups default,off --json "$OUT/groups_nb101.json" 2>> "$OUT/log.txt" | tee -a "$OUT/log.txt" ;;
-    *) log "unknown stage $stage (groups, bench, dps, search, cellgroups)"; exit 2 ;;
+    nb101steps) # NB101 at full size: Spearman of 10 / 30 / 60 / 100 training steps on the same cells
+      log "nb101steps"
+      timeout ${NB101STEPS_S:-300} python3 experiments/settings_screen.py nb101 --settings experiments/settings/nb101_steps.json \
+          --limit ${NB101STEPS_N:-300} --out-dir "$OUT/nb101steps" --json "$OUT/nb101steps.json" -- --arch-vmap 64 --chunk 256 \
+          2>> "$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -8 ;;
+    *) log "unknown stage $stage (groups, bench, dps, search, cellgroups, nb101steps)"; exit 2 ;;
   esac
 done
 log "done"
