@@ -10,15 +10,17 @@ SETTINGS.json: `{"name": {setting fields...}, ...}` (`{}` = the default); the fi
 the reference of the bootstrap. Arguments after `--` go to every `eproxy score` call. Each
 setting writes `DIR/NAME.csv` (the results file; an interrupted screen continues where it
 stopped) and `DIR/NAME.json` (the run's JSON line: ms/arch, compile time). `--report-only`
-only reads what is there (`NAME.csv` or a compressed `NAME.csv.gz`). The alpha columns
-rescale the stored score as the engine does, `score * (1 - alpha * MACs / MACs_max_of_space)`;
-they are shown for settings run with alpha 0.
+only reads what is there (`NAME.csv` or a compressed `NAME.csv.gz`). Interrupted (Ctrl-C,
+SIGTERM from `timeout`), the screen stops its scoring run, reports the cells every setting has
+so far and exits 130. The alpha columns rescale the stored score as the engine does,
+`score * (1 - alpha * MACs / MACs_max_of_space)`; they are shown for settings run with alpha 0.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,8 @@ def load_run(path: Path) -> dict:
     col = {c: i for i, c in enumerate(columns)}
     if "truth" not in col:
         raise ScreenError(f"{path}: no truth column (score with a truth table)")
+    if not rows:
+        return {"table": {}, "setting": meta.get("setting", {})}
     sp = load_space(meta["space"], **meta.get("space_config", {}))
     archs = [r[col["arch"]] for r in rows]
     macs = np.asarray(sp.macs(np.stack([sp.parse(arch_from_text(a)) for a in archs])), np.float64)
@@ -108,6 +112,29 @@ def summarise(runs: dict, n_boot: int = 2000) -> list:
     return rows
 
 
+def run_scoring(cmd):
+    """Run one `eproxy score`: (exit code, its JSON line), or (None, None) when this script is
+    interrupted (Ctrl-C or SIGTERM, e.g. a `timeout`); the scoring process is then stopped
+    too, so nothing is left running (its results file keeps every finished chunk)."""
+    def term(*_):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, term)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        stdout, _ = proc.communicate()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return None, None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    lines = stdout.strip().splitlines()
+    return proc.returncode, (lines[-1] if lines else "{}")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra = []
@@ -138,28 +165,38 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, setting in settings.items():
-        if args.report_only:
-            break
+    stopped = False
+    for name, setting in ([] if args.report_only else settings.items()):
         cmd = [sys.executable, "-m", "eproxy_jax", "score", args.space, "--limit", str(args.limit),
                "--sample-seed", str(args.sample_seed), "--setting", json.dumps(setting),
                "--out", str(out / f"{name}.csv"), "--json", "--quiet", *extra]
         print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
-        res = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        if res.returncode:
-            print(f"error: setting {name!r}: eproxy score exited {res.returncode}", file=sys.stderr)
-            return res.returncode
-        line = res.stdout.strip().splitlines()[-1]
-        (out / f"{name}.json").write_text(line + "\n")
+        code, line = run_scoring(cmd)
+        if code is None:          # interrupted: report what the results files hold so far
+            print(f"[{name}] interrupted: reporting the rows scored so far", file=sys.stderr, flush=True)
+            stopped = True
+            break
+        if code:
+            print(f"error: setting {name!r}: eproxy score exited {code}", file=sys.stderr)
+            return code
+        try:
+            scored = json.loads(line).get("scored", 1)
+        except (json.JSONDecodeError, AttributeError):
+            scored = 0
+        if scored:            # a fully resumed run keeps the JSON line (timing) of the run that scored
+            (out / f"{name}.json").write_text(line + "\n")
     from eproxy_jax.store import StoreError
     try:
         runs = {k: load_run(f) for k in settings if (f := results_file(out, k))}
+        for k in [k for k, r in runs.items() if not r["table"]]:
+            print(f"[{k}] no rows scored yet: left out", file=sys.stderr)
+            del runs[k]
         if not runs:
             raise ScreenError(f"no results in {out} for the settings of {args.settings}")
         rows = summarise(runs, n_boot=args.n_boot)
     except (ScreenError, StoreError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 130 if stopped else 2
     for r in rows:
         jf = out / f"{r['setting']}.json"
         if jf.exists():
@@ -176,7 +213,7 @@ def main(argv=None) -> int:
         print(f"| {r['setting']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {r['top10']:.2f} | {al} | {ci} | {ms} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"space": args.space, "settings": settings, "rows": rows}, indent=1))
-    return 0
+    return 130 if stopped else 0
 
 
 if __name__ == "__main__":

@@ -72,3 +72,19 @@ def test_user_mistakes_exit_2(tmp_path, capsys):
     assert settings_screen.main(["nb201", "--settings", str(bad), "--out-dir", str(tmp_path), "--report-only"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln]
     assert len(err) == 4 and all(ln.startswith("error: ") for ln in err)
+
+
+def test_a_run_with_no_rows_yet_is_left_out(tmp_path, capsys):
+    """A setting whose scoring run was stopped before its first chunk (header only) is left
+    out of the table, the others are reported."""
+    import gzip
+    settings = _screen_dir(tmp_path)
+    head = [ln for ln in gzip.decompress((tmp_path / "lr12.csv.gz").read_bytes()).decode().splitlines()
+            if ln.startswith("#") or ln.startswith("arch,")]
+    (tmp_path / "lr12.csv.gz").unlink()
+    (tmp_path / "lr12.csv").write_text("\n".join(head) + "\n")
+    assert settings_screen.main(["nb201", "--settings", str(settings), "--out-dir", str(tmp_path),
+                                 "--report-only"]) == 0
+    cap = capsys.readouterr()
+    assert "[lr12] no rows scored yet: left out" in cap.err
+    assert "| default |" in cap.out and "| lr12 |" not in cap.out
