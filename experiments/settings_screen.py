@@ -132,7 +132,7 @@ def run_scoring(cmd):
     finally:
         signal.signal(signal.SIGTERM, previous)
     lines = stdout.strip().splitlines()
-    return proc.returncode, (lines[-1] if lines else "{}")
+    return proc.returncode, (lines[-1] if lines else "")
 
 
 def main(argv=None) -> int:
