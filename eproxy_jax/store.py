@@ -174,6 +174,58 @@ def read_results(path):
     return h, meta, columns, rows
 
 
+
+class ResultsTable:
+    """A results file read together with its space: the columns analysis scripts need as
+    arrays, the architectures parsed by the space the file was scored in (same options; the
+    space is built on first use of `space`, `encodings` or `macs`)."""
+
+    def __init__(self, path, meta, columns, rows):
+        self.path, self.meta = Path(path), meta
+        col = {c: i for i, c in enumerate(columns)}
+        self.archs = [r[col["arch"]] for r in rows]
+        self.score = np.asarray([float(r[col["score"]]) for r in rows], np.float64)
+        has_truth = "truth" in col and all(r[col["truth"]] != "" for r in rows)
+        self.truth = np.asarray([float(r[col["truth"]]) for r in rows], np.float64) if has_truth else None
+        self.has_truth_column = "truth" in col
+        self.setting = meta.get("setting", {})
+        self._space = self._enc = None
+
+    def __len__(self):
+        return len(self.archs)
+
+    @property
+    def space(self):
+        if self._space is None:
+            from spaces import load_space
+            self._space = load_space(self.meta["space"], **self.meta.get("space_config", {}))
+        return self._space
+
+    @property
+    def encodings(self):
+        """The architectures in the space's encoding (one list entry per row)."""
+        if self._enc is None:
+            from spaces.base import arch_from_text
+            self._enc = [self.space.parse(arch_from_text(a)) for a in self.archs]
+        return self._enc
+
+    def macs(self) -> np.ndarray:
+        """MACs per row, computed by the space (float64)."""
+        if not self.archs:
+            return np.zeros(0)
+        return np.asarray(self.space.macs(np.stack(self.encodings)), np.float64)
+
+
+def load_results(path) -> ResultsTable:
+    """`read_results` plus the space: a `ResultsTable`. Raises StoreError (not a results file)
+    or spaces.SpaceError (its space cannot be built here)."""
+    _, meta, columns, rows = read_results(path)
+    for need in ("arch", "score"):
+        if need not in columns:
+            raise StoreError(f"{path}: no {need} column")
+    return ResultsTable(path, meta, columns, rows)
+
+
 def merge(inputs, out) -> dict:
     """Combine results files of one run (e.g. the shards of `eproxy score --shard I/N`) into
     `out` (created, or extended if it holds the same run), each architecture once. Returns

@@ -75,24 +75,21 @@ def multitask_tasks(name):
 
 def analyse(path) -> dict:
     from eproxy_jax import metrics
-    from eproxy_jax.store import read_results
-    from spaces import SpaceError, load_space
-    from spaces.base import arch_from_text
+    from eproxy_jax.store import load_results
+    from spaces import SpaceError
 
     path = Path(path)
-    _, meta, columns, rows = read_results(path)
+    t = load_results(path)
+    meta = t.meta
     if meta["space"] not in ("nb201", "transnas-micro"):
         raise SpaceError(f"{path}: dead cells are defined here for nb201 and transnas-micro, not {meta['space']}")
-    sp = load_space(meta["space"], **meta.get("space_config", {}))
-    col = {c: i for i, c in enumerate(columns)}
-    score = np.asarray([float(r[col["score"]]) for r in rows])
-    is_dead = np.asarray([dead(sp.parse(arch_from_text(r[col["arch"]]))) for r in rows], bool)
-    out = {"file": str(path), "space": meta["space"], "n": len(rows), "dead": int(is_dead.sum()),
+    score, truth = t.score, t.truth
+    is_dead = np.asarray([dead(e) for e in t.encodings], bool)
+    out = {"file": str(path), "space": meta["space"], "n": len(t), "dead": int(is_dead.sum()),
            "scored_inf": int(np.isposinf(score).sum()),
            "inf_is_dead": bool(np.array_equal(np.isposinf(score), is_dead)),
            "dead_last_setting": meta.get("setting", {}).get("dead_last")}
-    if "truth" in col and rows and all(r[col["truth"]] != "" for r in rows):
-        truth = np.asarray([float(r[col["truth"]]) for r in rows])
+    if truth is not None and len(t):
         moved = np.where(is_dead, np.inf, score)
         out.update(spearman=metrics.spearman(score, truth), kendall=metrics.kendall(score, truth),
                    spearman_dead_last=metrics.spearman(moved, truth), kendall_dead_last=metrics.kendall(moved, truth),

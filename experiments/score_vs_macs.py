@@ -22,21 +22,15 @@ sys.path.insert(0, str(ROOT))
 
 def analyse(path) -> dict:
     from eproxy_jax import metrics
-    from eproxy_jax.store import read_results
-    from spaces import load_space
-    from spaces.base import arch_from_text
+    from eproxy_jax.store import load_results
 
-    path = Path(path)
-    _, meta, columns, rows = read_results(path)
-    sp = load_space(meta["space"], **meta.get("space_config", {}))
-    col = {c: i for i, c in enumerate(columns)}
-    rows = [r for r in rows if np.isfinite(float(r[col["score"]]))]
-    scores = np.asarray([float(r[col["score"]]) for r in rows])
-    macs = np.asarray(sp.macs(np.stack([sp.parse(arch_from_text(r[col["arch"]])) for r in rows])), np.float64)
-    out = {"file": str(path), "space": meta["space"], "n": len(rows),
+    t = load_results(path)
+    ok = np.isfinite(t.score)
+    scores, macs = t.score[ok], t.macs()[ok]
+    out = {"file": str(path), "space": t.meta["space"], "n": int(ok.sum()),
            "score_vs_macs_spearman": metrics.spearman(scores, macs)}
-    if "truth" in col and all(r[col["truth"]] != "" for r in rows):
-        truth = np.asarray([float(r[col["truth"]]) for r in rows])
+    if t.truth is not None:
+        truth = t.truth[ok]
         out["spearman"] = metrics.spearman(scores, truth)
         out["macs_spearman"] = metrics.spearman(-macs, truth)
     return out

@@ -40,22 +40,18 @@ class ScreenError(ValueError):
 
 def load_run(path: Path) -> dict:
     """A results file as `{arch: (score, truth, macs_frac)}` plus its setting."""
-    from eproxy_jax.store import read_results
-    from spaces import load_space
-    from spaces.base import arch_from_text
+    from eproxy_jax.store import load_results
 
-    _, meta, columns, rows = read_results(path)
-    col = {c: i for i, c in enumerate(columns)}
-    if "truth" not in col:
+    t = load_results(path)
+    if not t.has_truth_column:
         raise ScreenError(f"{path}: no truth column (score with a truth table)")
-    if not rows:
-        return {"table": {}, "setting": meta.get("setting", {})}
-    sp = load_space(meta["space"], **meta.get("space_config", {}))
-    archs = [r[col["arch"]] for r in rows]
-    macs = np.asarray(sp.macs(np.stack([sp.parse(arch_from_text(a)) for a in archs])), np.float64)
-    frac = macs / float(sp.max_macs)
-    table = {a: (float(r[col["score"]]), float(r[col["truth"]]), m) for a, r, m in zip(archs, rows, frac)}
-    return {"table": table, "setting": meta.get("setting", {})}
+    if not len(t):
+        return {"table": {}, "setting": t.setting}
+    if t.truth is None:
+        raise ScreenError(f"{path}: some rows have no truth value")
+    frac = t.macs() / float(t.space.max_macs)
+    table = {a: (float(s), float(y), m) for a, s, y, m in zip(t.archs, t.score, t.truth, frac)}
+    return {"table": table, "setting": t.setting}
 
 
 def results_file(out: Path, name: str):

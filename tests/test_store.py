@@ -87,3 +87,31 @@ def test_half_written_line_is_dropped(tmp_path):
     assert s.done("a") and not s.done("b")
     s.append(["b"], [[3.0, 4.0]])
     assert p.read_text() == text
+
+
+def test_load_results_reads_columns_and_space(tmp_path):
+    """`load_results` gives the analysis scripts the file's columns as arrays and parses its
+    architectures with the space named in its meta (MACs as the space computes them)."""
+    import numpy as np
+
+    from eproxy_jax.store import load_results
+    from spaces import load_space
+    sp = load_space("nb201")
+    enc = [sp.parse(r) for r in ([[3], [3, 1], [2, 4, 3]], [[0], [1, 2], [3, 4, 0]], [[1], [1, 1], [1, 1, 1]])]
+    ids = [sp.arch_id(e) for e in enc]
+    p = tmp_path / "r.csv"
+    ResultStore(p, META, [0, 1]).append(ids, [[1.0, 3.0], [math.inf, math.inf], [0.5, 0.5]], [90.0, 10.0, 80.0])
+    t = load_results(p)
+    assert len(t) == 3 and t.archs == ids and t.setting == {"lr": 1.0} and t.has_truth_column
+    np.testing.assert_array_equal(t.score, [2.0, math.inf, 0.5])
+    np.testing.assert_array_equal(t.truth, [90.0, 10.0, 80.0])
+    np.testing.assert_array_equal(t.macs(), np.asarray(sp.macs(np.stack(enc)), np.float64))
+    for a, b in zip(t.encodings, enc):
+        np.testing.assert_array_equal(a, b)
+    q = tmp_path / "q.csv"                         # a row without truth: no truth array
+    ResultStore(q, META, [0, 1]).append(ids[:2], [[1.0, 1.0], [2.0, 2.0]], [90.0, None])
+    t = load_results(q)
+    assert t.truth is None and t.has_truth_column
+    e = tmp_path / "e.csv"                         # no rows at all
+    ResultStore(e, META, [0, 1])
+    assert len(load_results(e)) == 0 and load_results(e).macs().shape == (0,)
