@@ -441,6 +441,16 @@ def pending(store, ids) -> list:
     return todo
 
 
+def checkout_env() -> dict:
+    """The environment for a script of this checkout that runs `python -m eproxy_jax` as a
+    child process: this checkout first on PYTHONPATH, so the child runs the same code whether
+    or not the package is installed, in the caller's working directory, where the relative
+    paths in its arguments (`--out`, `--truth`, `--images DIR`) were meant."""
+    root = str(Path(__file__).resolve().parents[1])
+    path = [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+
+
 def enable_cache(args):
     """The persistent compilation cache of a run (`--cache-dir`): its directory, or UsageError."""
     from . import engine as engine_mod

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 
 def main():
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--sample", type=int, default=10)
     ap.add_argument("--out-dir", default="results/dps")
     args = ap.parse_args(argv)
+    from eproxy_jax.cli import checkout_env
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -48,7 +50,7 @@ def main():
                "--cycles", str(args.cycles), "--population", str(args.population),
                "--sample", str(min(args.sample, args.population)), "--out", str(out / f"dps_s{seed}.json"),
                "--plot", str(out / f"dps_s{seed}.png"), "--json", *extra]
-        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        r = subprocess.run(cmd, env=checkout_env(), stdout=subprocess.PIPE, text=True)
         if r.returncode != 0:
             sys.exit(f"seed {seed}: eproxy dps exited {r.returncode}")
         res = json.loads(r.stdout.strip().splitlines()[-1])

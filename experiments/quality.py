@@ -45,11 +45,13 @@ def main():
     files = {s: out / f"nb201_{args.dataset}_n{args.limit}_s{s}.csv" for s in seeds}
 
     if not args.report_only:
+        from eproxy_jax.cli import checkout_env
+
         def run(seed):
             cmd = [sys.executable, "-m", "eproxy_jax", "score", "nb201", "--dataset", args.dataset,
                    "--limit", str(args.limit), "--sample-seed", str(args.sample_seed), "--first-seed", str(seed),
                    "--seeds", "1", "--out", str(files[seed]), "--quiet"]
-            return subprocess.run(cmd, cwd=ROOT).returncode
+            return subprocess.run(cmd, env=checkout_env()).returncode
         with ThreadPoolExecutor(args.jobs) as pool:
             codes = list(pool.map(run, seeds))
         if any(codes):

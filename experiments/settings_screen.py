@@ -115,7 +115,8 @@ def run_scoring(cmd):
     def term(*_):
         raise KeyboardInterrupt
     previous = signal.signal(signal.SIGTERM, term)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    from eproxy_jax.cli import checkout_env
+    proc = subprocess.Popen(cmd, env=checkout_env(), stdout=subprocess.PIPE, text=True)
     try:
         stdout, _ = proc.communicate()
     except KeyboardInterrupt:

@@ -88,3 +88,28 @@ def test_a_run_with_no_rows_yet_is_left_out(tmp_path, capsys):
     cap = capsys.readouterr()
     assert "[lr12] no rows scored yet: left out" in cap.err
     assert "| default |" in cap.out and "| lr12 |" not in cap.out
+
+
+def test_scores_into_a_relative_out_dir_from_any_working_directory(tmp_path, monkeypatch, capsys):
+    """End to end on a tiny NB201: each setting's `eproxy score` child runs in the caller's
+    working directory (a relative --out-dir is where the results go, not the checkout), and a
+    second screen resumes every setting without scoring anything."""
+    from conftest import TINY_CLI, TINY_SETTING
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.json").write_text(json.dumps({"base": TINY_SETTING, "lr12": dict(TINY_SETTING, lr=1.2)}))
+    args = ["nb201", "--settings", "s.json", "--out-dir", "screen", "--limit", "6", "--n-boot", "50",
+            "--json", "t.json", "--", *TINY_CLI, "--chunk", "3"]
+    before = set(ROOT.iterdir())
+    assert settings_screen.main(args) == 0
+    assert set(ROOT.iterdir()) == before                          # nothing written into the checkout
+    for name in ("base", "lr12"):
+        line = json.loads((tmp_path / "screen" / f"{name}.json").read_text())
+        assert line["scored"] == 6 and (tmp_path / "screen" / f"{name}.csv").exists()
+    rows = {r["setting"]: r for r in json.loads((tmp_path / "t.json").read_text())["rows"]}
+    assert rows["base"]["n"] == rows["lr12"]["n"] == 6 and "delta_ci95" in rows["lr12"]
+    first = (tmp_path / "screen" / "base.json").read_text()
+    capsys.readouterr()
+    assert settings_screen.main(args) == 0                         # resumed: nothing scored again
+    assert (tmp_path / "screen" / "base.json").read_text() == first
+    assert "| base | 6 |" in capsys.readouterr().out
