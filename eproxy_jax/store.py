@@ -174,7 +174,6 @@ def read_results(path):
     return h, meta, columns, rows
 
 
-
 class ResultsTable:
     """A results file read together with its space: the columns analysis scripts need as
     arrays, the architectures parsed by the space the file was scored in (same options; the
