@@ -46,7 +46,7 @@ for stage in $stages; do
     nb101steps) # NB101 at full size: Spearman of 10 / 30 / 60 / 100 training steps on the same cells
       log "nb101steps"
       timeout ${NB101STEPS_S:-300} python3 experiments/settings_screen.py nb101 --settings experiments/settings/nb101_steps.json \
-          --limit ${NB101STEPS_N:-300} --out-dir "$OUT/nb101steps" --json "$OUT/nb101steps.json" -- --arch-vmap 64 --chunk 256 \
+          --limit ${NB101STEPS_N:-300} --out-dir "$OUT/nb101steps" --json "$OUT/nb101steps.json" -- --arch-vmap 64 --chunk 256 --seeds ${NB101STEPS_SEEDS:-1} \
           2>> "$OUT/log.txt" | tee -a "$OUT/log.txt" | tail -8 ;;
     *) log "unknown stage $stage (groups, bench, dps, search, cellgroups, nb101steps)"; exit 2 ;;
   esac
