@@ -112,11 +112,13 @@ def run_scoring(cmd):
     """Run one `eproxy score`: (exit code, its JSON line), or (None, None) when this script is
     interrupted (Ctrl-C or SIGTERM, e.g. a `timeout`); the scoring process is then stopped
     too, so nothing is left running (its results file keeps every finished chunk)."""
+    from eproxy_jax.cli import checkout_env
+
     def term(*_):
         raise KeyboardInterrupt
+    env = checkout_env()
     previous = signal.signal(signal.SIGTERM, term)
-    from eproxy_jax.cli import checkout_env
-    proc = subprocess.Popen(cmd, env=checkout_env(), stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
     try:
         stdout, _ = proc.communicate()
     except KeyboardInterrupt:
