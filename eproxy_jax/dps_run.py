@@ -30,6 +30,45 @@ def _key(*ints) -> np.ndarray:
     return np.frombuffer(h[:8], np.uint32).copy()
 
 
+class ScoreCache:
+    """Train-architecture scores of settings already scored, kept in a JSON file.
+
+    DPS runs that differ only in the truth they rank against (the tasks of one space: same
+    train architectures, images, proxy seed and shape buckets) ask the same random settings
+    first and often meet again later; with one cache file they score each setting once. An
+    entry's key hashes `context` (the caller's description of everything but the setting:
+    space, options, train architectures, images, proxy seed), the buckets and batch of the
+    program, and the validated setting, so a cache from another context is never read. A
+    setting runs alone inside `lax.map` under the evaluator's fixed key, so a cached row is
+    the score the run would compute."""
+
+    def __init__(self, path, context: str):
+        self.path = Path(path)
+        self.context = context
+        self.hits = 0
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except (OSError, ValueError) as e:
+            raise StateError(f"score cache {self.path} is unreadable ({type(e).__name__}); delete it") from None
+
+    def key(self, setting: dict) -> str:
+        return hashlib.sha256((self.context + json.dumps(setting, sort_keys=True)).encode()).hexdigest()[:32]
+
+    def get(self, setting: dict):
+        row = self.data.get(self.key(setting))
+        if row is not None:
+            self.hits += 1
+            return np.asarray([np.nan if v is None else v for v in row], np.float32)
+        return None
+
+    def put(self, settings, rows) -> None:
+        for s, r in zip(settings, rows):
+            self.data[self.key(s)] = [None if np.isnan(v) else float(v) for v in r]   # +inf (dead) stays
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.data))
+        os.replace(tmp, self.path)
+
+
 def _fitness(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.asarray([metrics.spearman(row, truth) for row in scores], np.float32)
 
@@ -69,18 +108,29 @@ def _load_state(path: Path, state, meta_hash: str):
 
 def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycles=200, population=40, sample=10,
         mutation=0.2, seed=0, batch=None, images=None, proxy_seed=0, max_channels=512, max_kernel=7,
-        state_path=None, meta=None, progress=None, eval_batch=None) -> dict:
+        state_path=None, meta=None, progress=None, eval_batch=None, score_cache=None, cache_context=None,
+        default_eval_scores=None) -> dict:
     """Run DPS; returns a dict with the best setting, fitness history and eval correlations.
 
     Each asked batch is scored `eval_batch` settings per evaluator call (default: the whole
     batch on an accelerator, 4 on the CPU, where 40 settings x 20 architectures take ~20 min);
     `progress(event: dict)` is called after each call (`scored` of `batch_size` settings of
     the current batch; `scored == batch_size` at the end of a batch), and the partly scored
-    batch is kept in the state, so a resumed run rescores at most one call's settings."""
+    batch is kept in the state, so a resumed run rescores at most one call's settings.
+
+    `score_cache` (a path) with `cache_context` (a string naming the space, its options, the
+    train architectures, images and proxy seed): settings already scored there are read, not
+    rescored (`ScoreCache`); `default_eval_scores`: the default setting's scores of the eval
+    architectures, already computed elsewhere, so only the best setting is scored on them."""
     import jax
 
     from .engine import CompileCounter
 
+    if default_eval_scores is not None:
+        n_eval = 0 if eval_encs is None else len(eval_encs)
+        default_eval_scores = np.asarray(default_eval_scores, np.float32).reshape(-1)
+        if len(default_eval_scores) != n_eval:
+            raise ValueError(f"default_eval_scores has {len(default_eval_scores)} scores for {n_eval} eval architectures")
     CompileCounter.install()
     c0, h0 = CompileCounter.compiles, CompileCounter.cache_hits
     t0 = time.perf_counter()
@@ -100,13 +150,33 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     eval_batch = max(1, min(int(eval_batch), batch))
     ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=eval_batch,
                    arch_bucket=arch_bucket)
+    cache = None
+    if score_cache is not None:
+        if not cache_context:
+            raise ValueError("score_cache needs cache_context (what the cached scores depend on)")
+        cache = ScoreCache(score_cache, json.dumps({"context": cache_context, "buckets": buckets, "batch": eval_batch,
+                                                    "proxy_seed": proxy_seed, "n_train": len(train_encs)}))
+
+    def score(settings):
+        if cache is None:
+            return ev.scores(settings)
+        settings = [validate(s, n_branches) for s in settings]
+        rows = [cache.get(s) for s in settings]
+        miss = [i for i, r in enumerate(rows) if r is None]
+        if miss:
+            new = ev.scores([settings[i] for i in miss])
+            cache.put([settings[i] for i in miss], new)
+            for i, r in zip(miss, new):
+                rows[i] = r
+        return np.stack(rows)
+
     state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
     meta_hash = hashlib.sha256(json.dumps(meta or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
     batches, default_fitness, pending = 0, None, None
     if state_path is not None and Path(state_path).exists():
         state, batches, default_fitness, pending = _load_state(Path(state_path), state, meta_hash)
     if default_fitness is None:
-        default_fitness = float(_fitness(ev.scores([{}]), train_truth)[0])
+        default_fitness = float(_fitness(score([{}]), train_truth)[0])
     while int(state.told) < cycles:
         n_valid = min(batch, cycles - int(state.told))
         genomes = np.asarray(dps.ask(_key(seed, batches), state, n=batch))
@@ -129,7 +199,7 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
                       key=lambda i: bucket_of(validate(settings[i], n_branches), buckets))
         for k in range(0, len(todo), eval_batch):
             sel = todo[k:k + eval_batch]
-            fit[sel] = _fitness(ev.scores([settings[i] for i in sel]), train_truth)
+            fit[sel] = _fitness(score([settings[i] for i in sel]), train_truth)
             scored[sel] = True
             if k + eval_batch < len(todo):
                 if state_path is not None:
@@ -146,13 +216,17 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
            "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
     if eval_encs is not None and len(eval_encs):
-        sc = ev.on(eval_encs).scores([best, {}])
+        if default_eval_scores is None:
+            sc = ev.on(eval_encs).scores([best, {}])
+        else:
+            sc = np.stack([ev.on(eval_encs).scores([best])[0], np.asarray(default_eval_scores, np.float32)])
         out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
         out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
         out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))
         out["default_eval_kendall"] = float(metrics.kendall(sc[1], eval_truth))
     out["compiles"] = CompileCounter.compiles - c0
     out["cache_hits"] = CompileCounter.cache_hits - h0
+    out["settings_from_cache"] = 0 if cache is None else cache.hits
     out["wall_s"] = round(time.perf_counter() - t0, 2)
     out["search_s"] = round(search_s, 2)                      # the DPS itself, compiles included
     out["eval_s"] = round(out["wall_s"] - search_s, 2)        # scoring the held-out architectures

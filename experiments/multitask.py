@@ -10,12 +10,17 @@ same evaluation architectures beside it.
     python experiments/multitask.py
     # a reduced run (what the 2-core CPU allows): 100 architectures per space, no DPS
     python experiments/multitask.py --archs 100 --dps-tasks none
-    # reduced DPS on one task
-    python experiments/multitask.py --spaces transnas-micro --archs 100 --dps-tasks class_scene \\
-        --cycles 24 --population 8 --sample 4
+    # reduced DPS on every task (genes capped to the paper-size bucket, 40 archs evaluated)
+    python experiments/multitask.py --spaces transnas-micro --archs 40 --cycles 8 --population 4 \\
+        --sample 2 --max-channels 128 --max-kernel 3
 
-Resumable: scores are saved per chunk in `<out-dir>/<space>_scores.json`, each DPS run keeps
-its state in `<out-dir>/<space>_<task>_dps.state`, finished rows in `<out-dir>/rows.json`.
+Resumable: scores are saved per chunk in `<out-dir>/<space>_scores.json` (the setting and
+options they were made with in `<space>_meta.json`; a resume under others is refused), each
+DPS run keeps its state in `<out-dir>/<space>_<task>_s<seed>_dps.state`, finished rows in
+`<out-dir>/rows.json`. The DPS runs of one space share their train architectures, so they share
+one cache of scored settings (`<space>_s<seed>_dps_cache.json`): the random first batch, the
+same for every task, is scored once per space; the default setting's eval scores are the
+default row's, so only the best setting is scored on the eval architectures.
 Prints a markdown table (and writes it to `<out-dir>/table.md`).
 """
 from __future__ import annotations
@@ -65,12 +70,18 @@ def main(argv=None):
     ap.add_argument("--cycles", type=int, default=200)
     ap.add_argument("--population", type=int, default=40)
     ap.add_argument("--sample", type=int, default=10)
+    ap.add_argument("--eval-archs", type=int, default=0,
+                    help="DPS: evaluate on the first N scored architectures outside the train set (a random "
+                         "subset: the scored set is a random draw; 0 = all of them)")
+    ap.add_argument("--max-channels", type=int, default=512, help="DPS: cap on the channel genes")
+    ap.add_argument("--max-kernel", type=int, default=7, help="DPS: cap on the kernel genes")
     ap.add_argument("--space-option", action="append", default=[], help="KEY=VALUE for every space (e.g. input_size=64)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
     args = ap.parse_args(argv)
 
     from eproxy_jax import dps_run, metrics
     from eproxy_jax.engine import CompileCounter, Engine
+    from eproxy_jax.setting_spec import validate
     from spaces import load_space
 
     out = Path(args.out_dir)
@@ -100,10 +111,20 @@ def main(argv=None):
         pick = order[:n]
         rest = order[n:] if n < len(ids_all) else order
         # --- default setting, scored once for every task
-        score_path = out / f"{name}_scores.json"
+        score_path, meta_path = out / f"{name}_scores.json", out / f"{name}_meta.json"
         scores = json.loads(score_path.read_text()) if score_path.exists() else {}
+        made_with = {"setting": validate({}, min(3, len(sp.feature_channels))), "options": opts}
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if scores and "made_with" not in meta:
+            print(f"# {score_path}: scores from before the setting was recorded, used as they are", flush=True)
+        elif scores and meta["made_with"] != json.loads(json.dumps(made_with)):
+            print(f"multitask.py: {score_path} was scored with {json.dumps(meta['made_with'])}, not with this "
+                  f"run's default setting and options; choose another --out-dir", file=sys.stderr)
+            sys.exit(2)
         todo = [i for i in pick if ids_all[i] not in scores]
         if todo:
+            if not scores:
+                meta_path.write_text(json.dumps({"made_with": made_with}))
             eng = Engine(sp, chunk=args.chunk)
             c0 = CompileCounter.compiles
             t0 = time.perf_counter()
@@ -117,9 +138,8 @@ def main(argv=None):
             eng.score(enc_all[todo], on_chunk=save)
             meta = {"ms_per_arch": 1000 * eng.score_s / len(todo), "compile_s": eng.compile_s,
                     "programs": eng.programs, "compiles": CompileCounter.compiles - c0,
-                    "wall_s": time.perf_counter() - t0}
-            (out / f"{name}_meta.json").write_text(json.dumps(meta))
-        meta = json.loads((out / f"{name}_meta.json").read_text()) if (out / f"{name}_meta.json").exists() else {}
+                    "wall_s": time.perf_counter() - t0, "made_with": made_with}
+            meta_path.write_text(json.dumps(meta))
         ids = [ids_all[i] for i in pick]
         sc = np.asarray([scores[i] for i in ids])
         # the trivial baseline beside it: MACs (more = better) on the same architectures and on
@@ -160,21 +180,35 @@ def main(argv=None):
                 train = r2.choice(pool, args.train_archs, replace=False)
                 in_train = set(train.tolist())
                 ev = [i for i in pick if i not in in_train]
+                if args.eval_archs > 0:
+                    ev = ev[:args.eval_archs]
                 y_tr = np.asarray([truth[t][ids_all[i]] for i in train])
                 y_ev = np.asarray([truth[t][ids_all[i]] for i in ev])
                 t0 = time.perf_counter()
                 res = dps_run.run(sp, enc_all[train], y_tr, enc_all[ev], y_ev, cycles=args.cycles,
                                   population=args.population, sample=min(args.sample, args.population), seed=seed,
+                                  max_channels=args.max_channels, max_kernel=args.max_kernel,
                                   state_path=out / f"{name}_{t}_s{seed}_dps.state",
-                                  meta={"space": name, "task": t, "seed": seed, "archs": args.archs, "opts": opts},
+                                  meta={"space": name, "task": t, "seed": seed, "archs": args.archs, "opts": opts,
+                                        "eval_archs": args.eval_archs, "max_channels": args.max_channels,
+                                        "max_kernel": args.max_kernel, "train_archs": args.train_archs,
+                                        "sample": args.sample},
+                                  score_cache=out / f"{name}_s{seed}_dps_cache.json",
+                                  cache_context=json.dumps({"space": name, "opts": opts, "images": "bundled",
+                                                            "train": [ids_all[i] for i in train]}),
+                                  default_eval_scores=[scores[ids_all[i]] for i in ev],
                                   progress=lambda e: print(f"# {name}/{t} DPS {e['told']}/{e['cycles']} best "
                                                            f"{e['best_fitness']:.3f}", flush=True))
                 save_row({"space": name, "task": t, "kind": "dps", "dps_seed": seed, "n": len(ev),
                           "train_archs": args.train_archs, "cycles": args.cycles, "population": args.population,
                           "best_fitness": res["best_fitness"], "default_fitness": res["default_fitness"],
                           "spearman": res["eval_spearman"], "default_spearman": res["default_eval_spearman"],
-                          "compiles": res["compiles"], "wall_s": time.perf_counter() - t0, "setting": res["setting"],
-                          "options": opts})
+                          "default_kendall": res["default_eval_kendall"], "kendall": res["eval_kendall"],
+                          "max_channels": args.max_channels, "max_kernel": args.max_kernel,
+                          "settings_from_cache": res["settings_from_cache"], "search_s": res["search_s"],
+                          "eval_s": res["eval_s"], "compiles": res["compiles"], "wall_s": time.perf_counter() - t0,
+                          "setting": res["setting"], "options": opts,
+                          "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
     table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) "
              "| MACs: Spearman (whole table) | Spearman(-score, MACs) | ms/arch | programs |",
              "|---|---|---|---|---|---|---|---|---|---|"]

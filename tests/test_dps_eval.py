@@ -225,3 +225,38 @@ def test_on_other_architectures_of_several_shapes_reuses_programs(tiny_images):
     assert CompileCounter.compiles + CompileCounter.cache_hits == c0
     assert np.isfinite(want).all()
     np.testing.assert_allclose(got, want[:, perm], rtol=1e-5)
+
+
+def test_score_cache_shares_settings_across_truths_without_changing_results(tiny_space, tiny_images, tmp_path):
+    """Two tasks of one space (same train cells, other truth) with one cache file: the second
+    run reads the settings both asked (at least the shared random first batch) instead of
+    scoring them, and each run's result equals its run without a cache. A cache made in
+    another context is never read; given default eval scores are used as they are."""
+    encs = FOUR_LIVE
+    kw = dict(cycles=4, population=2, sample=2, seed=1, images=tiny_images, max_channels=128, max_kernel=3,
+              eval_batch=2)
+    t1, t2 = np.arange(4.0), np.asarray([1.0, 0.0, 3.0, 2.0])
+    plain = [dps_run.run(tiny_space, encs, t1, encs, t1, **kw), dps_run.run(tiny_space, encs, t2, **kw)]
+    cache = tmp_path / "cache.json"
+    given = np.asarray([1.0, 2.0, 3.0, 4.0])    # the default's eval scores, given: ranks t1 backwards
+    first = dps_run.run(tiny_space, encs, t1, encs, t1, score_cache=cache, cache_context="nb201 tiny",
+                        default_eval_scores=given, **kw)
+    second = dps_run.run(tiny_space, encs, t2, score_cache=cache, cache_context="nb201 tiny", **kw)
+    # (a run can meet its own settings again: a child equal to its parent)
+    assert second["settings_from_cache"] >= first["settings_from_cache"] + 3   # the default, the two random ones
+    for res, ref in zip((first, second), plain):
+        assert res["setting"] == ref["setting"]
+        assert res["history_fitness"] == ref["history_fitness"]
+        assert res["default_fitness"] == ref["default_fitness"]
+    # eval: the best setting scored as without the cache, the default's given scores taken as they are
+    assert first["eval_spearman"] == plain[0]["eval_spearman"]
+    assert first["default_eval_spearman"] == pytest.approx(-1.0)
+    assert plain[0]["default_eval_spearman"] != pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="default_eval_scores"):
+        dps_run.run(tiny_space, encs, t1, encs, t1, default_eval_scores=given[:3], **kw)
+    with pytest.raises(ValueError, match="cache_context"):
+        dps_run.run(tiny_space, encs, t1, score_cache=cache, **kw)
+    # another context: the same setting gets another key, so nothing of this cache is read
+    a = dps_run.ScoreCache(cache, json.dumps({"context": "nb201 tiny"}))
+    b = dps_run.ScoreCache(cache, json.dumps({"context": "another space"}))
+    assert a.key({"lr": 0.5}) != b.key({"lr": 0.5}) and b.get({"lr": 0.5}) is None

@@ -61,3 +61,44 @@ def test_default_rows_with_macs_baseline_and_resume(tmp_path, capsys):
     again = json.loads((tmp_path / "rows.json").read_text())
     assert len(again) == 4
     assert [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"]) for r in again] == first
+
+
+def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_is_refused(tmp_path, capsys):
+    """DPS on two tasks of one space: the same train architectures, so the second task reads the
+    default and the shared random batch from the first task's cache; both are evaluated on the
+    first --eval-archs scored architectures against the default row's own scores."""
+    import pytest
+
+    argv = ["--spaces", "transnas-micro", "--archs", "5", "--chunk", "5", "--dps-tasks", "class_object,normal",
+            "--train-archs", "4", "--eval-archs", "3", "--cycles", "2", "--population", "2", "--sample", "2",
+            "--max-channels", "128", "--max-kernel", "3", "--out-dir", str(tmp_path), *TINY]
+    multitask.main(argv)
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    dps = [r for r in rows if r["kind"] == "dps"]
+    assert [r["task"] for r in dps] == ["class_object", "normal"]
+    assert all(r["n"] == 3 and r["train_archs"] == 4 and r["max_channels"] == 128 for r in dps)
+    assert dps[1]["settings_from_cache"] >= dps[0]["settings_from_cache"] + 3   # default + two random settings
+    assert (tmp_path / "transnas-micro_s0_dps_cache.json").exists()
+    # the default column of a DPS row: the default row's scores on the first 3 scored archs
+    from spaces import load_space
+    sp = load_space("transnas-micro", base=4, input_size=16, target_size=4)
+    scores = json.loads((tmp_path / "transnas-micro_scores.json").read_text())
+    enc_all, _ = sp.load_truth("class_object")   # the order the script draws from
+    ids_all = [sp.arch_id(e) for e in enc_all]
+    pick = [ids_all[i] for i in np.random.default_rng(0).permutation(len(ids_all))[:5]][:3]
+    enc, val = sp.load_truth("normal")
+    truth = dict(zip((sp.arch_id(e) for e in enc), val))
+    np.testing.assert_allclose(dps[1]["default_spearman"],
+                               stats.spearmanr([-scores[i] for i in pick], [truth[i] for i in pick]).statistic)
+    table = (tmp_path / "table.md").read_text()
+    for r in dps:
+        assert f"{r['spearman']:.3f} ({r['default_spearman']:.3f}), 2 settings" in table
+
+    # scores made with another setting are never mixed in
+    meta_path = tmp_path / "transnas-micro_meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["made_with"]["setting"]["lr"] = 9.0
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(SystemExit) as e:
+        multitask.main(argv)
+    assert e.value.code == 2 and "choose another --out-dir" in capsys.readouterr().err
