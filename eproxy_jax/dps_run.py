@@ -219,7 +219,7 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         if default_eval_scores is None:
             sc = ev.on(eval_encs).scores([best, {}])
         else:
-            sc = np.stack([ev.on(eval_encs).scores([best])[0], np.asarray(default_eval_scores, np.float32)])
+            sc = np.stack([ev.on(eval_encs).scores([best])[0], default_eval_scores])   # checked and converted above
         out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
         out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
         out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))
