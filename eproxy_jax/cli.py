@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-channels", type=_positive("--max-channels"), default=512,
                    help="cap the c_out/c_last genes (default 512: the full grid)")
     d.add_argument("--max-kernel", type=int, choices=(1, 3, 7), default=7, help="cap the kernel genes (default 7)")
+    d.add_argument("--keep-default", action="store_true",
+                   help="return the paper's default setting when no searched setting fits the train archs better "
+                        "(not in the paper, whose DPS returns the best searched setting)")
     _add_images(d)
     d.add_argument("--out", help="best setting JSON (default dps-<space>-<dataset>-s<seed>.json); state in <out>.state")
     d.add_argument("--plot", help="PNG of fitness over the run")

@@ -94,7 +94,8 @@ def cmd_dps(args, pre: dict) -> int:
     res = dps_run.run(space, tr_encs, tr_truth, encs[ev_idx] if n_eval else None, truth[ev_idx] if n_eval else None,
                       cycles=args.cycles, population=args.population, sample=args.sample, mutation=args.mutation,
                       seed=args.seed, batch=args.batch, images=images_mod.normalise(raw), proxy_seed=args.proxy_seed,
-                      max_channels=args.max_channels, max_kernel=args.max_kernel, state_path=state_path, meta=meta, progress=progress)
+                      max_channels=args.max_channels, max_kernel=args.max_kernel, state_path=state_path, meta=meta, progress=progress,
+                      keep_default=args.keep_default)
     result = {
         "space": args.space, "dataset": dataset, "best_fitness": _finite(res["best_fitness"]),
         "default_fitness": _finite(res["default_fitness"]),
@@ -109,11 +110,13 @@ def cmd_dps(args, pre: dict) -> int:
         "search_s": res["search_s"], "eval_s": res["eval_s"],
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "seed": args.seed,
         "resumed": resumed, "out": str(out), "plot": args.plot, "setting": res["setting"],
+        "keep_default": args.keep_default, "kept_default": res["kept_default"],
+        "searched_setting": res["searched_setting"], "fitness": _finite(res["fitness"]),
     }
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"setting": res["setting"], "fitness": result["best_fitness"],
+    tmp.write_text(json.dumps({"setting": res["setting"], "fitness": result["fitness"],
                                "history_fitness": res["history_fitness"],
-                               "meta": {k: v for k, v in result.items() if k != "setting"}}, indent=1))
+                               "meta": {k: v for k, v in result.items() if k not in ("setting", "fitness")}}, indent=1))
     os.replace(tmp, out)
     if args.plot:
         dps_run.plot(res["history_fitness"], res["default_fitness"], args.plot,
@@ -123,6 +126,8 @@ def cmd_dps(args, pre: dict) -> int:
           f"on {len(tr_encs)} train archs; eval rho {fmt(result['eval_spearman'])} vs default "
           f"{fmt(result['default_eval_spearman'])} on {n_eval}; {result['compiles']} compiles "
           f"({result['cache_hits']} cache hits), {result['wall_s']:.1f} s")
+    if res["kept_default"]:
+        print("kept the default setting: no searched setting fitted the train archs better (--keep-default)")
     print(f"setting: {out}")
     if args.json:
         print(json.dumps(result, allow_nan=False))

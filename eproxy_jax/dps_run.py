@@ -109,7 +109,7 @@ def _load_state(path: Path, state, meta_hash: str):
 def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycles=200, population=40, sample=10,
         mutation=0.2, seed=0, batch=None, images=None, proxy_seed=0, max_channels=512, max_kernel=7,
         state_path=None, meta=None, progress=None, eval_batch=None, score_cache=None, cache_context=None,
-        default_eval_scores=None) -> dict:
+        default_eval_scores=None, keep_default=False) -> dict:
     """Run DPS; returns a dict with the best setting, fitness history and eval correlations.
 
     Each asked batch is scored `eval_batch` settings per evaluator call (default: the whole
@@ -121,7 +121,12 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     `score_cache` (a path) with `cache_context` (a string naming the space, its options, the
     train architectures, images and proxy seed): settings already scored there are read, not
     rescored (`ScoreCache`); `default_eval_scores`: the default setting's scores of the eval
-    architectures, already computed elsewhere, so only the best setting is scored on them."""
+    architectures, already computed elsewhere, so only the best setting is scored on them.
+
+    `keep_default` (not in the paper, whose DPS returns the best searched setting even where the
+    default fits the train architectures better): return the paper's default setting when no
+    searched setting beat its train fitness. `setting` is the one returned (`searched_setting`
+    the search's best, `kept_default` which it is); the eval correlations are the returned one's."""
     import jax
 
     from .engine import CompileCounter
@@ -212,14 +217,21 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         report()
     search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
     best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)
-    out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": best,
+    kept = bool(keep_default) and keeps_default(float(state.best_fitness), default_fitness)
+    chosen = validate({}, n_branches) if kept else best
+    out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": chosen,
+           "searched_setting": best, "kept_default": kept,
+           "fitness": default_fitness if kept else float(state.best_fitness),
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
            "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
     if eval_encs is not None and len(eval_encs):
         if default_eval_scores is None:
-            sc = ev.on(eval_encs).scores([best, {}])
+            sc = ev.on(eval_encs).scores([{}] if kept else [best, {}])
         else:
-            sc = np.stack([ev.on(eval_encs).scores([best])[0], default_eval_scores])   # checked and converted above
+            sc = (default_eval_scores[None] if kept   # checked and converted above
+                  else np.stack([ev.on(eval_encs).scores([best])[0], default_eval_scores]))
+        if kept:
+            sc = np.concatenate([sc, sc])   # the returned setting is the default: one scoring serves both rows
         out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
         out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
         out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))
@@ -231,6 +243,15 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     out["search_s"] = round(search_s, 2)                      # the DPS itself, compiles included
     out["eval_s"] = round(out["wall_s"] - search_s, 2)        # scoring the held-out architectures
     return out
+
+
+def keeps_default(best_fitness, default_fitness) -> bool:
+    """The `keep_default` rule: the default stays where its train fitness is defined and no searched
+    setting beat it (an undefined default, from constant scores, never stays; an undefined best
+    never beats it)."""
+    best = np.nan if best_fitness is None else float(best_fitness)
+    default = np.nan if default_fitness is None else float(default_fitness)
+    return bool(np.isfinite(default) and not best > default)
 
 
 def _fits(setting, n_branches, buckets) -> bool:

@@ -21,7 +21,9 @@ DPS run keeps its state in `<out-dir>/<space>_<task>_s<seed>_dps.state`, finishe
 one cache of scored settings (`<space>_s<seed>_dps_cache.json`): the random first batch, the
 same for every task, is scored once per space; the default setting's eval scores are the
 default row's, so only the best setting is scored on the eval architectures.
-Prints a markdown table (and writes it to `<out-dir>/table.md`).
+Prints a markdown table (and writes it to `<out-dir>/table.md`); a DPS entry also gives the eval
+Spearman `eproxy dps --keep-default` would return (the default's where no searched setting
+fitted the train architectures better; derived from the run's fitness values, no extra scoring).
 """
 from __future__ import annotations
 
@@ -209,6 +211,9 @@ def main(argv=None):
                           "eval_s": res["eval_s"], "compiles": res["compiles"], "wall_s": time.perf_counter() - t0,
                           "setting": res["setting"], "options": opts,
                           "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
+    def keep_default_spearman(r):   # what `eproxy dps --keep-default` returns, from the run's own fitness values
+        return r["default_spearman"] if dps_run.keeps_default(r["best_fitness"], r["default_fitness"]) else r["spearman"]
+
     table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) "
              "| MACs: Spearman (whole table) | Spearman(-score, MACs) | ms/arch | programs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -220,7 +225,8 @@ def main(argv=None):
         if r["kind"] != "default":
             continue
         d = [x for x in rows if x["kind"] == "dps" and x["space"] == r["space"] and x["task"] == r["task"]]
-        dps = "; ".join(f"{x['spearman']:.3f} ({x['default_spearman']:.3f}), {x['cycles']} settings" for x in d) or "not run"
+        dps = "; ".join(f"{x['spearman']:.3f} ({x['default_spearman']:.3f}), {x['cycles']} settings, keep-default "
+                        f"{keep_default_spearman(x):.3f}" for x in d) or "not run"
         macs = f"{f3(r, 'macs_spearman')} ({f3(r, 'macs_spearman_all')}) | {f3(r, 'score_vs_macs_spearman')}"
         speed = f"{r['ms_per_arch']:.0f} | {r['programs']}" if r.get("ms_per_arch") is not None else "- | -"
         table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | "

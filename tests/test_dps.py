@@ -89,3 +89,11 @@ def test_tell_counts_only_the_valid_rows():
     chex.assert_trees_all_equal(st.genomes[0], g[0])
     assert float(st.fitness[1]) == -np.inf and float(st.best_fitness) == np.float32(0.3)
     assert np.isnan(np.asarray(st.history_fitness)[1:]).all()
+
+
+def test_keeps_default_rule():
+    from eproxy_jax.dps_run import keeps_default
+    assert keeps_default(0.3, 0.5) and keeps_default(0.5, 0.5)          # a tie keeps the paper's default
+    assert not keeps_default(0.6, 0.5)
+    assert keeps_default(float("nan"), 0.5) and keeps_default(None, -0.2)   # an undefined best never beats it
+    assert not keeps_default(0.1, float("nan")) and not keeps_default(None, None)   # an undefined default never stays

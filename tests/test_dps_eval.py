@@ -188,7 +188,7 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     train.write_text(json.dumps([[sp.arch_id(e), float(a)] for e, a in zip(encs[:5], acc[:5])]))
     r = cli(["nb201", *TINY_CLI, "--train-truth", str(train), "--eval-archs", "3",
              "--cycles", "2", "--population", "2", "--sample", "2", "--max-channels", "128", "--max-kernel", "3",
-             "--out", "best.json", "--plot", "curve.png", "--json", "--quiet"], tmp_path)
+             "--out", "best.json", "--plot", "curve.png", "--keep-default", "--json", "--quiet"], tmp_path)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for k in ("space", "dataset", "best_fitness", "eval_spearman", "default_eval_spearman", "cycles", "compiles",
@@ -198,7 +198,12 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     assert 0 < res["search_s"] <= res["wall_s"] and 0 < res["eval_s"] < res["wall_s"]
     assert (tmp_path / "curve.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "best.json").read_text())
-    assert saved["setting"] == res["setting"]
+    assert saved["setting"] == res["setting"] and saved["fitness"] == res["fitness"]
+    # --keep-default: the default where the search found nothing fitting the train archs better
+    assert res["keep_default"] is True
+    best, default = res["best_fitness"], res["default_fitness"]   # None: undefined (constant scores)
+    assert res["kept_default"] == (default is not None and (best is None or best <= default))
+    assert res["setting"] == (validate({}, 3) if res["kept_default"] else res["searched_setting"])
     # `eproxy score --setting` takes the DPS output (the CLI's setting loader reads it; scoring
     # with a --setting file is covered in test_cli)
     from eproxy_jax import setting_spec
@@ -260,3 +265,23 @@ def test_score_cache_shares_settings_across_truths_without_changing_results(tiny
     a = dps_run.ScoreCache(cache, json.dumps({"context": "nb201 tiny"}))
     b = dps_run.ScoreCache(cache, json.dumps({"context": "another space"}))
     assert a.key({"lr": 0.5}) != b.key({"lr": 0.5}) and b.get({"lr": 0.5}) is None
+
+
+def test_keep_default_returns_the_default_only_where_no_searched_setting_fits_better(tiny_space, tiny_images):
+    """`keep_default` (a score is a loss: lower ranks higher): truth ranked as the default setting
+    ranks the train cells (default fitness 1, unbeatable) keeps the default, its eval row both
+    rows; truth ranked the other way (default fitness -1) returns the search's best."""
+    encs = FOUR_LIVE
+    d = Evaluator(tiny_space, encs, tiny_images, buckets=buckets_for_limits(128, 3)).scores([{}])[0]
+    assert np.isfinite(d).all() and len(set(d.tolist())) == 4
+    kept = _run(tiny_space, tiny_images, encs, -d, eval_encs=encs, eval_truth=-d, keep_default=True)
+    assert kept["default_fitness"] == pytest.approx(1.0) and kept["kept_default"]
+    assert kept["setting"] == validate({}, kept["setting"]["branches"]) and kept["fitness"] == kept["default_fitness"]
+    assert kept["searched_setting"] != kept["setting"]
+    assert kept["eval_spearman"] == kept["default_eval_spearman"] == pytest.approx(1.0)
+    other = _run(tiny_space, tiny_images, encs, d, eval_encs=encs, eval_truth=d, keep_default=True)
+    assert other["default_fitness"] == pytest.approx(-1.0) and other["best_fitness"] > -1.0
+    assert not other["kept_default"] and other["default_eval_spearman"] == pytest.approx(-1.0)
+    assert other["setting"] == other["searched_setting"] and other["fitness"] == other["best_fitness"]
+    # eval architectures and truth are the train ones: the eval row is the returned setting's
+    assert other["eval_spearman"] == pytest.approx(other["best_fitness"], abs=1e-5)
