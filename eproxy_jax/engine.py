@@ -54,6 +54,21 @@ def ensure_compilation_cache():
             pass  # an unwritable default cache only costs compile time
 
 
+def release_programs() -> None:
+    """Free the compiled programs nothing refers to any more (call after dropping an `Engine` or
+    `Evaluator`). On the CPU every compiled XLA program keeps its machine code in memory maps,
+    thousands for a large network, and Linux caps a process at `vm.max_map_count` (65,530 by
+    default): a long job that compiles program after program (several spaces, DPS per task)
+    otherwise aborts with "LLVM ERROR: Unable to allocate section memory" though RAM is free.
+    Collects garbage and clears JAX's jit caches (what is needed again is retraced, or read from
+    the persistent compilation cache)."""
+    import gc
+
+    gc.collect()
+    jax.clear_caches()
+    gc.collect()
+
+
 class CompileCounter:
     """Counts XLA compilations and persistent-cache hits process-wide (jax.monitoring)."""
 

@@ -82,7 +82,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from eproxy_jax import dps_run, metrics
-    from eproxy_jax.engine import CompileCounter, Engine
+    from eproxy_jax.engine import CompileCounter, Engine, release_programs
     from eproxy_jax.setting_spec import validate
     from spaces import load_space
 
@@ -142,6 +142,8 @@ def main(argv=None):
                     "programs": eng.programs, "compiles": CompileCounter.compiles - c0,
                     "wall_s": time.perf_counter() - t0, "made_with": made_with}
             meta_path.write_text(json.dumps(meta))
+            del eng   # its programs are not needed again: free their memory maps before DPS compiles its own
+            release_programs()
         ids = [ids_all[i] for i in pick]
         sc = np.asarray([scores[i] for i in ids])
         # the trivial baseline beside it: MACs (more = better) on the same architectures and on
@@ -201,6 +203,7 @@ def main(argv=None):
                                   default_eval_scores=[scores[ids_all[i]] for i in ev],
                                   progress=lambda e: print(f"# {name}/{t} DPS {e['told']}/{e['cycles']} best "
                                                            f"{e['best_fitness']:.3f}", flush=True))
+                release_programs()   # this run's evaluator programs (the next run builds its own)
                 save_row({"space": name, "task": t, "kind": "dps", "dps_seed": seed, "n": len(ev),
                           "train_archs": args.train_archs, "cycles": args.cycles, "population": args.population,
                           "best_fitness": res["best_fitness"], "default_fitness": res["default_fitness"],

@@ -1,4 +1,6 @@
 """The proxy score and the batch engine on a tiny NB201."""
+import os
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -190,3 +192,25 @@ def test_engine_respects_a_disabled_cache():
     finally:
         engine._cache_choice[0] = None
         jax.config.update("jax_compilation_cache_dir", before)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="memory maps are counted on Linux")
+def test_release_programs_frees_the_memory_maps_of_a_dropped_engine(tiny_space, tiny_setting, tiny_images,
+                                                                    sample_encodings):
+    """A long job compiles program after program; on the CPU each keeps memory maps, capped per
+    process (vm.max_map_count). A dropped engine's program gives its maps back on release."""
+    from eproxy_jax.engine import release_programs
+
+    def maps():
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+
+    release_programs()
+    before = maps()
+    eng = Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=2)   # compiles (or reads) its own program
+    eng.score(sample_encodings[:2])
+    grown = maps() - before
+    assert grown > 20, grown   # the program's machine code, mapped
+    del eng
+    release_programs()
+    assert maps() - before < grown / 2, (before, grown, maps())
