@@ -124,8 +124,8 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     architectures, already computed elsewhere, so only the best setting is scored on them.
 
     `keep_default` (not in the paper, whose DPS returns the best searched setting even where the
-    default fits the train architectures better): return the paper's default setting when no
-    searched setting beat its train fitness. `setting` is the one returned (`searched_setting`
+    default fits the train architectures better): return the paper's default setting where
+    `keeps_default(best, default fitness)`. `setting` is the one returned (`searched_setting`
     the search's best, `kept_default` which it is); the eval correlations are the returned one's."""
     import jax
 
@@ -225,17 +225,15 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
            "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
     if eval_encs is not None and len(eval_encs):
-        if default_eval_scores is None:
-            sc = ev.on(eval_encs).scores([{}] if kept else [best, {}])
-        else:
-            sc = (default_eval_scores[None] if kept   # checked and converted above
-                  else np.stack([ev.on(eval_encs).scores([best])[0], default_eval_scores]))
-        if kept:
-            sc = np.concatenate([sc, sc])   # the returned setting is the default: one scoring serves both rows
-        out["eval_spearman"] = float(metrics.spearman(sc[0], eval_truth))
-        out["eval_kendall"] = float(metrics.kendall(sc[0], eval_truth))
-        out["default_eval_spearman"] = float(metrics.spearman(sc[1], eval_truth))
-        out["default_eval_kendall"] = float(metrics.kendall(sc[1], eval_truth))
+        # score only what is not known: the default's row may be given, and a kept default is both rows
+        todo = ([] if kept else [best]) + ([{}] if default_eval_scores is None else [])
+        rows = list(ev.on(eval_encs).scores(todo)) if todo else []
+        default_row = default_eval_scores if default_eval_scores is not None else rows[-1]   # checked above
+        chosen_row = default_row if kept else rows[0]
+        out["eval_spearman"] = float(metrics.spearman(chosen_row, eval_truth))
+        out["eval_kendall"] = float(metrics.kendall(chosen_row, eval_truth))
+        out["default_eval_spearman"] = float(metrics.spearman(default_row, eval_truth))
+        out["default_eval_kendall"] = float(metrics.kendall(default_row, eval_truth))
     out["compiles"] = CompileCounter.compiles - c0
     out["cache_hits"] = CompileCounter.cache_hits - h0
     out["settings_from_cache"] = 0 if cache is None else cache.hits
