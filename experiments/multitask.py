@@ -48,12 +48,56 @@ def bundled_tasks(name):
     return [t for t, f in info(name).datasets.items() if f is not None]
 
 
+def fail(msg):
+    """A user mistake: one line on stderr, exit 2 (before anything is scored)."""
+    print(f"multitask.py: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
 def parse_options(items):
     out = {}
     for it in items:
-        k, _, v = it.partition("=")
+        k, eq, v = it.partition("=")
+        if not k or not eq or not v:
+            fail(f"--space-option {it!r}: expected KEY=VALUE (e.g. input_size=64)")
         out[k] = int(v) if v.lstrip("-").isdigit() else v
     return out
+
+
+def check_args(args):
+    """Every argument checked before the first compile, so a typo costs seconds, not a scored space."""
+    from spaces import SpaceError, info, load_space
+    for k, low in (("archs", 0), ("chunk", 1), ("train_archs", 2), ("cycles", 1), ("population", 1),
+                   ("sample", 1), ("eval_archs", 0), ("max_channels", 1), ("max_kernel", 1)):
+        if getattr(args, k) < low:
+            fail(f"--{k.replace('_', '-')} {getattr(args, k)}: must be at least {low}")
+    try:
+        seeds = [int(s) for s in args.dps_seeds.split(",")]
+    except ValueError:
+        fail(f"--dps-seeds {args.dps_seeds!r}: expected comma-separated integers (e.g. 0,1)")
+    if any(s < 0 for s in seeds):
+        fail(f"--dps-seeds {args.dps_seeds!r}: seeds must be non-negative")
+    names = args.spaces.split(",")
+    for name in names:
+        if name not in SPACES:
+            fail(f"--spaces: {name!r} is not a multi-task space (choose from {', '.join(SPACES)})")
+    opts = parse_options(args.space_option)
+    for name in names:
+        try:
+            load_space(name, **opts)
+        except (SpaceError, TypeError, ValueError) as e:
+            fail(f"--space-option for {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        if args.dps_tasks in ("all", "none"):
+            continue
+        tasks = bundled_tasks(name)
+        for t in args.dps_tasks.split(","):
+            if t in tasks:
+                continue
+            if t in info(name).datasets:
+                fail(f"--dps-tasks: {name} has no bundled table for {t!r} (bundled: {', '.join(tasks)}; "
+                     f"score other tasks with `eproxy dps {name} --dataset {t} --truth FILE`)")
+            fail(f"--dps-tasks: {t!r} is not a task of {name} (bundled: {', '.join(tasks)})")
+    return seeds, opts
 
 
 def load_rows(path):
@@ -80,6 +124,7 @@ def main(argv=None):
     ap.add_argument("--space-option", action="append", default=[], help="KEY=VALUE for every space (e.g. input_size=64)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
     args = ap.parse_args(argv)
+    dps_seeds, opts = check_args(args)
 
     from eproxy_jax import dps_run, metrics
     from eproxy_jax.engine import CompileCounter, Engine, release_programs
@@ -91,7 +136,6 @@ def main(argv=None):
     rows_path = out / "rows.json"
     rows = load_rows(rows_path)
     done = {(r["space"], r["task"], r["kind"], r.get("dps_seed")) for r in rows}
-    opts = parse_options(args.space_option)
 
     def save_row(row):
         rows.append(row)
@@ -175,7 +219,7 @@ def main(argv=None):
         # --- DPS per task
         dps_tasks = [] if args.dps_tasks == "none" else (tasks if args.dps_tasks == "all" else args.dps_tasks.split(","))
         for t in dps_tasks:
-            for seed in (int(s) for s in args.dps_seeds.split(",")):
+            for seed in dps_seeds:
                 if (name, t, "dps", seed) in done:
                     continue
                 r2 = np.random.default_rng(1000 + seed)

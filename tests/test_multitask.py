@@ -1,10 +1,12 @@
 """experiments/multitask.py on a tiny TransNAS micro network: the default rows, the MACs
 baseline beside them (same architectures and whole table), and a resumed run that fills the
-MACs fields of rows written without them, without scoring again."""
+MACs fields of rows written without them, without scoring again; bad arguments exit 2 with one
+line before anything is scored or written."""
 import json
 import sys
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from conftest import ROOT
@@ -67,7 +69,6 @@ def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_i
     """DPS on two tasks of one space: the same train architectures, so the second task reads the
     default and the shared random batch from the first task's cache; both are evaluated on the
     first --eval-archs scored architectures against the default row's own scores."""
-    import pytest
 
     argv = ["--spaces", "transnas-micro", "--archs", "5", "--chunk", "5", "--dps-tasks", "class_object,normal",
             "--train-archs", "4", "--eval-archs", "3", "--cycles", "2", "--population", "2", "--sample", "2",
@@ -105,3 +106,23 @@ def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_i
     with pytest.raises(SystemExit) as e:
         multitask.main(argv)
     assert e.value.code == 2 and "choose another --out-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--spaces", "nb201"], "--spaces: 'nb201' is not a multi-task space"),
+    (["--spaces", "transnas-micro", "--dps-tasks", "jigsaw"], "no bundled table for 'jigsaw'"),
+    (["--spaces", "nbmr", "--dps-tasks", "seg,class_scene"], "'class_scene' is not a task of nbmr"),
+    (["--dps-seeds", "0,x"], "--dps-seeds '0,x': expected comma-separated integers"),
+    (["--cycles", "0"], "--cycles 0: must be at least 1"),
+    (["--train-archs", "1"], "--train-archs 1: must be at least 2"),
+    (["--space-option", "input_size"], "expected KEY=VALUE"),
+    (["--spaces", "transnas-micro", "--space-option", "skeleton=bogus"], "option skeleton must be a string of digits"),
+    (["--spaces", "transnas-macro", "--space-option", "colour=1"], "has no option 'colour'"),
+])
+def test_bad_arguments_exit_2_with_one_line_before_anything_is_written(tmp_path, capsys, extra, needle):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        multitask.main([*extra, "--out-dir", str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
