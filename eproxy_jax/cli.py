@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-EXIT_USAGE = 2
+from .cli_args import (EXIT_USAGE, ArgError, Parser, UsageError, int_at_least, nonneg,  # noqa: F401
+                       positive, space_option)
 
 
 def check_out_file(flag: str, path, *, parent_must_exist: bool = True) -> Path:
@@ -42,50 +43,6 @@ def check_out_file(flag: str, path, *, parent_must_exist: bool = True) -> Path:
     return path
 
 
-class UsageError(Exception):
-    pass
-
-
-class _ArgError(UsageError):
-    """An argparse error, already prefixed with the (sub)command's name."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse would print the usage block too)
-        raise _ArgError(f"{self.prog}: {message}")
-
-
-def _int_at_least(name, lo):
-    def conv(v):
-        try:
-            i = int(v)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {v!r}") from None
-        if i < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {i}")
-        return i
-    return conv
-
-
-def _positive(name):
-    return _int_at_least(name, 1)
-
-
-def _nonneg(name):
-    return _int_at_least(name, 0)
-
-
-def _space_option(v):
-    key, sep, val = v.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--space-option takes KEY=VALUE, got {v!r}")
-    try:
-        val = int(val)
-    except ValueError:
-        pass  # a word (e.g. skeleton=imagenet): the space validates its own options
-    return key, val
-
-
 def _add_truth(p, what="truth table of the space (nb201: cifar10, cifar100, imagenet16-120)"):
     p.add_argument("space", help="search space, e.g. nb201")
     p.add_argument("--dataset", help=what)
@@ -96,12 +53,12 @@ def _add_truth(p, what="truth table of the space (nb201: cifar10, cifar100, imag
 
 def _add_images(p):
     p.add_argument("--images", default="bundled", help="'bundled' (default), 'tfds:NAME[:SPLIT]' or a folder of PNG/JPEG")
-    p.add_argument("--image-seed", type=_nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
+    p.add_argument("--image-seed", type=nonneg("--image-seed"), default=0, help="which images of the source (default 0)")
     p.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir for --images tfds:... (default $TFDS_DATA_DIR)")
 
 
 def _add_run(p):
-    p.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
                    help="network override, e.g. channels=8, cells_per_stage=1, input_size=16, skeleton=imagenet")
     p.add_argument("--cache-dir", help="persistent XLA compilation cache ('off' to disable; default ~/.cache/eproxy_jax/xla)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
@@ -109,29 +66,29 @@ def _add_run(p):
 
 
 def _add_sample(p):
-    p.add_argument("--limit", type=_positive("--limit"), help="score N architectures drawn at random from the truth table")
-    p.add_argument("--sample-seed", type=_nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
+    p.add_argument("--limit", type=positive("--limit"), help="score N architectures drawn at random from the truth table")
+    p.add_argument("--sample-seed", type=nonneg("--sample-seed"), default=0, help="seed of the --limit draw (default 0)")
 
 
 def _add_engine(p):
-    p.add_argument("--chunk", type=_positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
-    p.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None,
+    p.add_argument("--chunk", type=positive("--chunk"), default=16, help="architectures per compiled call (default 16)")
+    p.add_argument("--arch-vmap", type=positive("--arch-vmap"), default=None,
                    help="architectures vmapped together inside a chunk (default: 1 on CPU, 256 on GPU)")
     p.add_argument("--conv-impl", choices=("custom", "xla", "im2col"), default=None,
                    help="how convolutions lower (default: custom on CPU; on GPU im2col when arch-vmap > 1, else xla)")
-    p.add_argument("--devices", type=_positive("--devices"), default=None,
+    p.add_argument("--devices", type=positive("--devices"), default=None,
                    help="local accelerators each chunk is split over (jax.sharding; default: all of them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eproxy", description="Eproxy / DPS zero-training NAS proxy in JAX")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    p = Parser(prog="eproxy", description="Eproxy / DPS zero-training NAS proxy in JAX")
+    sub = p.add_subparsers(dest="command", parser_class=Parser)
     s = sub.add_parser("score", help="score architectures of a space with Eproxy")
     _add_truth(s)
     s.add_argument("--archs", help="JSON list of architectures to score (no truth, no correlation)")
     _add_sample(s)
-    s.add_argument("--seeds", type=_positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
-    s.add_argument("--first-seed", type=_nonneg("--first-seed"), default=0,
+    s.add_argument("--seeds", type=positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
+    s.add_argument("--first-seed", type=nonneg("--first-seed"), default=0,
                    help="seeds run from here: --first-seed 5 --seeds 5 uses seeds 5..9 (default 0)")
     s.add_argument("--setting", help="proxy setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object such as '{\"lr\": 1.2}'; default: the paper's")
     _add_images(s)
@@ -147,19 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dps", help="Discrete Proxy Search: fit the proxy's settings on a few benchmarked archs")
     _add_truth(d, "truth table the train/eval architectures come from (default: the space's)")
     d.add_argument("--train-truth", help="the user's own benchmarked train architectures [[arch, value], ...]")
-    d.add_argument("--train-archs", type=_int_at_least("--train-archs", 3), default=20,
+    d.add_argument("--train-archs", type=int_at_least("--train-archs", 3), default=20,
                    help="train architectures drawn from the truth table (default 20)")
-    d.add_argument("--eval-archs", type=_nonneg("--eval-archs"), default=1000,
+    d.add_argument("--eval-archs", type=nonneg("--eval-archs"), default=1000,
                    help="held-out architectures for the final comparison (default 1000; 0 skips)")
-    d.add_argument("--cycles", type=_positive("--cycles"), default=200, help="settings evaluated in all (default 200)")
-    d.add_argument("--population", type=_int_at_least("--population", 2), default=40, help="default 40")
-    d.add_argument("--sample", type=_positive("--sample"), default=10, help="tournament size (default 10)")
+    d.add_argument("--cycles", type=positive("--cycles"), default=200, help="settings evaluated in all (default 200)")
+    d.add_argument("--population", type=int_at_least("--population", 2), default=40, help="default 40")
+    d.add_argument("--sample", type=positive("--sample"), default=10, help="tournament size (default 10)")
     d.add_argument("--mutation", type=_probability, default=0.2, help="per-gene resampling probability (default 0.2)")
-    d.add_argument("--batch", type=_positive("--batch"), default=None,
+    d.add_argument("--batch", type=positive("--batch"), default=None,
                    help="settings asked and scored together (default: the population)")
-    d.add_argument("--seed", type=_nonneg("--seed"), default=0, help="evolution and train/eval draw seed (default 0)")
-    d.add_argument("--proxy-seed", type=_nonneg("--proxy-seed"), default=0, help="proxy seed of every score (default 0)")
-    d.add_argument("--max-channels", type=_positive("--max-channels"), default=512,
+    d.add_argument("--seed", type=nonneg("--seed"), default=0, help="evolution and train/eval draw seed (default 0)")
+    d.add_argument("--proxy-seed", type=nonneg("--proxy-seed"), default=0, help="proxy seed of every score (default 0)")
+    d.add_argument("--max-channels", type=positive("--max-channels"), default=512,
                    help="cap the c_out/c_last genes (default 512: the full grid)")
     d.add_argument("--max-kernel", type=int, choices=(1, 3, 7), default=7, help="cap the kernel genes (default 7)")
     d.add_argument("--keep-default", action="store_true",
@@ -175,11 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--proxies", default="eproxy,naswot,synflow,jacob_cov,snip,grad_norm,fisher,params,flops",
                    help="comma-separated proxies (default: all of them)")
     _add_sample(c)
-    c.add_argument("--batch-size", type=_positive("--batch-size"), default=20,
+    c.add_argument("--batch-size", type=positive("--batch-size"), default=20,
                    help="images for the data-dependent baselines (default 20: all bundled images; Eproxy uses 16)")
-    c.add_argument("--num-classes", type=_positive("--num-classes"), default=None,
+    c.add_argument("--num-classes", type=positive("--num-classes"), default=None,
                    help="classifier outputs of the baselines (default: the dataset's classes, 10 for a --truth file)")
-    c.add_argument("--seed", type=_nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
+    c.add_argument("--seed", type=nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
     c.add_argument("--setting", help="Eproxy's setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object; default: the paper's")
     _add_images(c)
     _add_engine(c)
@@ -187,16 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(c)
 
     from . import cli_search
-    cli_search.add_parser(sub, _add_truth, _add_images, _add_engine, _add_run, _positive, _nonneg, _int_at_least)
+    cli_search.add_parser(sub, _add_truth, _add_images, _add_engine, _add_run)
 
     b = sub.add_parser("bench", help="Table 1: ms per architecture of each space, beside the paper's A6000 figures")
     b.add_argument("--space", action="append", default=[], help="a space to time (repeatable; default: every "
                    "space with architectures: the bundled tables, and the NDS spaces whose file is in --nds-dir)")
-    b.add_argument("--n", type=_positive("--n"), default=256, help="architectures per space (default 256)")
+    b.add_argument("--n", type=positive("--n"), default=256, help="architectures per space (default 256)")
     b.add_argument("--nds-dir", help="folder with the NDS release's files (DARTS.json, ...)")
-    b.add_argument("--chunk", type=_positive("--chunk"), default=None, help="architectures per call (default 16 on CPU, 256 on GPU)")
-    b.add_argument("--arch-vmap", type=_positive("--arch-vmap"), default=None)
-    b.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE",
+    b.add_argument("--chunk", type=positive("--chunk"), default=None, help="architectures per call (default 16 on CPU, 256 on GPU)")
+    b.add_argument("--arch-vmap", type=positive("--arch-vmap"), default=None)
+    b.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
                    help="network override applied to every space timed (tests, quick looks)")
     b.add_argument("--out", help="JSON lines of finished spaces: rerunning skips them (resume)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
@@ -213,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("arch", help="the architecture in the benchmark's own encoding, e.g. '[[3],[3,1],[2,4,3]]' "
                    "or an NB201 string (JSON, or a plain string)")
     w.add_argument("--out", required=True, help="output file: .png, .svg or .pdf")
-    w.add_argument("--space-option", type=_space_option, action="append", default=[], metavar="KEY=VALUE")
+    w.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE")
     return p
 
 
@@ -627,7 +584,7 @@ def main(argv=None) -> int:
         return cmd_score(args, pre)
     except UsageError as e:
         line = str(e).splitlines()[0]
-        print(line if isinstance(e, _ArgError) else f"{prog}: {line}", file=sys.stderr)
+        print(line if isinstance(e, ArgError) else f"{prog}: {line}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as e:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 from .cli import UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine
+from .cli_args import int_at_least, nonneg, positive
 
 
-def add_parser(sub, add_truth, add_images, add_engine, add_run, positive, nonneg, int_at_least):
+def add_parser(sub, add_truth, add_images, add_engine, add_run):
     p = sub.add_parser("search", help="search a space for its best architectures with the proxy as fitness")
     add_truth(p)
     p.add_argument("--archs", help="JSON list of architectures to search among (default: the truth table, or "

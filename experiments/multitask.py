@@ -40,6 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eproxy_jax.cli_args import ScriptParser, int_at_least, int_list, nonneg, positive, space_option  # noqa: E402
+
 SPACES = ("transnas-micro", "transnas-macro", "nbmr")
 
 
@@ -48,45 +50,20 @@ def bundled_tasks(name):
     return [t for t, f in info(name).datasets.items() if f is not None]
 
 
-def fail(msg):
-    """A user mistake: one line on stderr, exit 2 (before anything is scored)."""
-    print(f"multitask.py: {msg}", file=sys.stderr)
-    sys.exit(2)
-
-
-def parse_options(items):
-    out = {}
-    for it in items:
-        k, eq, v = it.partition("=")
-        if not k or not eq or not v:
-            fail(f"--space-option {it!r}: expected KEY=VALUE (e.g. input_size=64)")
-        out[k] = int(v) if v.lstrip("-").isdigit() else v
-    return out
-
-
-def check_args(args):
-    """Every argument checked before the first compile, so a typo costs seconds, not a scored space."""
+def check_args(ap, args):
+    """What argparse's types cannot check, before the first compile, so a typo costs seconds, not a
+    scored space. Returns the spaces built with the options, by name."""
     from spaces import SpaceError, info, load_space
-    for k, low in (("archs", 0), ("chunk", 1), ("train_archs", 2), ("cycles", 1), ("population", 1),
-                   ("sample", 1), ("eval_archs", 0), ("max_channels", 1), ("max_kernel", 1)):
-        if getattr(args, k) < low:
-            fail(f"--{k.replace('_', '-')} {getattr(args, k)}: must be at least {low}")
-    try:
-        seeds = [int(s) for s in args.dps_seeds.split(",")]
-    except ValueError:
-        fail(f"--dps-seeds {args.dps_seeds!r}: expected comma-separated integers (e.g. 0,1)")
-    if any(s < 0 for s in seeds):
-        fail(f"--dps-seeds {args.dps_seeds!r}: seeds must be non-negative")
     names = args.spaces.split(",")
     for name in names:
         if name not in SPACES:
-            fail(f"--spaces: {name!r} is not a multi-task space (choose from {', '.join(SPACES)})")
-    opts = parse_options(args.space_option)
+            ap.error(f"--spaces: {name!r} is not a multi-task space (choose from {', '.join(SPACES)})")
+    built = {}
     for name in names:
         try:
-            load_space(name, **opts)
+            built[name] = load_space(name, **args.space_option)
         except (SpaceError, TypeError, ValueError) as e:
-            fail(f"--space-option for {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            ap.error(f"--space-option for {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
         if args.dps_tasks in ("all", "none"):
             continue
         tasks = bundled_tasks(name)
@@ -94,10 +71,10 @@ def check_args(args):
             if t in tasks:
                 continue
             if t in info(name).datasets:
-                fail(f"--dps-tasks: {name} has no bundled table for {t!r} (bundled: {', '.join(tasks)}; "
-                     f"score other tasks with `eproxy dps {name} --dataset {t} --truth FILE`)")
-            fail(f"--dps-tasks: {t!r} is not a task of {name} (bundled: {', '.join(tasks)})")
-    return seeds, opts
+                ap.error(f"--dps-tasks: {name} has no bundled table for {t!r} (bundled: {', '.join(tasks)}; "
+                         f"score other tasks with `eproxy dps {name} --dataset {t} --truth FILE`)")
+            ap.error(f"--dps-tasks: {t!r} is not a task of {name} (bundled: {', '.join(tasks)})")
+    return built
 
 
 def load_rows(path):
@@ -105,31 +82,33 @@ def load_rows(path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = ScriptParser(prog="multitask.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spaces", default=",".join(SPACES))
-    ap.add_argument("--archs", type=int, default=0, help="architectures scored per space (0 = all)")
-    ap.add_argument("--sample-seed", type=int, default=0)
-    ap.add_argument("--chunk", type=int, default=16)
+    ap.add_argument("--archs", type=nonneg("--archs"), default=0, help="architectures scored per space (0 = all)")
+    ap.add_argument("--sample-seed", type=nonneg("--sample-seed"), default=0)
+    ap.add_argument("--chunk", type=positive("--chunk"), default=16)
     ap.add_argument("--dps-tasks", default="all", help="'all', 'none' or a comma list of tasks")
-    ap.add_argument("--dps-seeds", default="0")
-    ap.add_argument("--train-archs", type=int, default=20)
-    ap.add_argument("--cycles", type=int, default=200)
-    ap.add_argument("--population", type=int, default=40)
-    ap.add_argument("--sample", type=int, default=10)
-    ap.add_argument("--eval-archs", type=int, default=0,
+    ap.add_argument("--dps-seeds", type=int_list("--dps-seeds"), default=[0], help="comma-separated (default 0)")
+    ap.add_argument("--train-archs", type=int_at_least("--train-archs", 3), default=20)
+    ap.add_argument("--cycles", type=positive("--cycles"), default=200)
+    ap.add_argument("--population", type=int_at_least("--population", 2), default=40)
+    ap.add_argument("--sample", type=positive("--sample"), default=10, help="tournament size (at most --population)")
+    ap.add_argument("--eval-archs", type=nonneg("--eval-archs"), default=0,
                     help="DPS: evaluate on the first N scored architectures outside the train set (a random "
                          "subset: the scored set is a random draw; 0 = all of them)")
-    ap.add_argument("--max-channels", type=int, default=512, help="DPS: cap on the channel genes")
-    ap.add_argument("--max-kernel", type=int, default=7, help="DPS: cap on the kernel genes")
-    ap.add_argument("--space-option", action="append", default=[], help="KEY=VALUE for every space (e.g. input_size=64)")
+    ap.add_argument("--max-channels", type=positive("--max-channels"), default=512, help="DPS: cap on the channel genes")
+    ap.add_argument("--max-kernel", type=positive("--max-kernel"), default=7, help="DPS: cap on the kernel genes")
+    ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="for every space (e.g. input_size=64)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
     args = ap.parse_args(argv)
-    dps_seeds, opts = check_args(args)
+    args.space_option = dict(args.space_option)
+    built = check_args(ap, args)
+    dps_seeds, opts = args.dps_seeds, args.space_option
 
     from eproxy_jax import dps_run, metrics
     from eproxy_jax.engine import CompileCounter, Engine, release_programs
     from eproxy_jax.setting_spec import validate
-    from spaces import load_space
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +122,7 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
 
     for name in args.spaces.split(","):
-        sp = load_space(name, **opts)
+        sp = built[name]
         tasks = bundled_tasks(name)
         truth = {}
         for t in tasks:

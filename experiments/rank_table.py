@@ -32,6 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eproxy_jax.cli_args import ScriptParser, int_at_least, nonneg, positive, space_option  # noqa: E402
+
 PEERS = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
 SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train set, not a task
 
@@ -75,48 +77,66 @@ def eproxy_cmd(args_list, options) -> dict:
     print("$ eproxy", " ".join(args_list + opts), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"eproxy {' '.join(args_list)} failed ({proc.returncode}): "
-                           f"{(proc.stderr.strip().splitlines() or [''])[-1]}")
+        print(f"rank_table.py: eproxy {' '.join(args_list)} failed ({proc.returncode}): "
+              f"{(proc.stderr.strip().splitlines() or [''])[-1]}; finished steps are kept, rerun to resume",
+              file=sys.stderr)
+        sys.exit(proc.returncode if proc.returncode in (1, 2) else 1)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _truth_arg(v):
+    key, eq, f = v.partition("=")
+    sp, colon, task = key.partition(":")
+    if not (eq and colon and sp and task and f):
+        raise argparse.ArgumentTypeError(f"--truth takes SPACE:TASK=FILE, got {v!r}")
+    return sp, task, f
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ScriptParser(prog="rank_table.py", description=__doc__.splitlines()[0])
     p.add_argument("--out-dir", required=True)
     p.add_argument("--tasks", help="space:task,... (default: every bundled table, NDS files in --nds-dir, --truth)")
-    p.add_argument("--truth", action="append", default=[], metavar="SPACE:TASK=FILE", help="a task of your own")
+    p.add_argument("--truth", type=_truth_arg, action="append", default=[], metavar="SPACE:TASK=FILE",
+                   help="a task of your own")
     p.add_argument("--nds-dir")
-    p.add_argument("--archs", type=int, default=None, help="architectures per task (default: all)")
-    p.add_argument("--dps-seeds", type=int, default=3)
-    p.add_argument("--train-archs", type=int, default=20)
-    p.add_argument("--cycles", type=int, default=200)
-    p.add_argument("--population", type=int, default=40)
-    p.add_argument("--sample", type=int, default=10)
-    p.add_argument("--max-channels", type=int, default=512)
-    p.add_argument("--max-kernel", type=int, default=7)
+    p.add_argument("--archs", type=positive("--archs"), default=None, help="architectures per task (default: all)")
+    p.add_argument("--dps-seeds", type=nonneg("--dps-seeds"), default=3, help="DPS seeds 0..K-1 (default 3)")
+    p.add_argument("--train-archs", type=int_at_least("--train-archs", 3), default=20)
+    p.add_argument("--cycles", type=positive("--cycles"), default=200)
+    p.add_argument("--population", type=int_at_least("--population", 2), default=40)
+    p.add_argument("--sample", type=positive("--sample"), default=10)
+    p.add_argument("--max-channels", type=positive("--max-channels"), default=512)
+    p.add_argument("--max-kernel", type=positive("--max-kernel"), default=7)
     p.add_argument("--peers", default=",".join(PEERS), help="peer proxies where the space has a classifier ('' for none)")
-    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE", help="passed to every command")
+    p.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to every command")
     p.add_argument("--machine", default=None, help="label of the machine in the table (default: platform + device)")
     a = p.parse_args(argv)
-    out = Path(a.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    options = {}
-    for o in a.space_option:
-        k, _, v = o.partition("=")
-        options[k] = int(v) if v.lstrip("-").isdigit() else v   # as the CLI reads --space-option
-
+    if a.sample > a.population:
+        p.error(f"--sample ({a.sample}) must not exceed --population ({a.population})")
+    if a.nds_dir and not Path(a.nds_dir).is_dir():
+        p.error(f"--nds-dir {a.nds_dir}: not a folder")
+    options = dict(a.space_option)
     tasks = all_tasks(a.nds_dir)
-    for t in a.truth:
-        key, _, f = t.partition("=")
-        sp, _, task = key.partition(":")
+    for sp, task, f in a.truth:
+        if not Path(f).is_file():
+            p.error(f"--truth {sp}:{task}={f}: file not found")
         tasks.append((sp, task, f))
     if a.tasks:
         want = [tuple(x.split(":", 1)) for x in a.tasks.split(",")]
         tasks = [t for t in tasks if (t[0], t[1]) in want]
         missing = set(want) - {(t[0], t[1]) for t in tasks}
         if missing:
-            print(f"rank_table: no truth for {sorted(missing)} (bundled, --nds-dir or --truth)", file=sys.stderr)
-            return 2
+            p.error(f"--tasks: no truth for {', '.join(':'.join(m) for m in sorted(missing))} "
+                    "(bundled, --nds-dir or --truth)")
+    import spaces
+    for sp in dict.fromkeys(t[0] for t in tasks):   # every space and option checked before the first command
+        try:
+            spaces.load_space(sp, **options)
+        except (spaces.SpaceError, TypeError, ValueError) as e:
+            p.error(str(e).splitlines()[0] if str(e) else f"{sp}: {type(e).__name__}")
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
 

@@ -1,5 +1,5 @@
 """experiments/rank_table.py: which tasks it covers, that every space's selection file reads
-back to the same architectures, and the table it writes."""
+back to the same architectures, the table it writes, and bad arguments exit 2 with one line before anything is written."""
 import json
 import sys
 
@@ -48,3 +48,21 @@ def test_table_marks_reduced_runs_and_averages_dps_seeds(tmp_path):
     assert text.startswith("Protocol (REDUCED)")
     assert "| nb201 | cifar10 | 100 | 0.700 | 0.500 | 0.750 +- 0.071 (2 seeds) | 0.550 +- 0.071 | 0.600 +- 0.000 | 0.800 | - |" in text
     assert json.loads((tmp_path / "table.json").read_text())["rows"] == rows
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--tasks", "nb201:foo"], "--tasks: no truth for nb201:foo"),
+    (["--truth", "nb201cifar"], "--truth takes SPACE:TASK=FILE, got 'nb201cifar'"),
+    (["--truth", "nb201:x=/no/such.json"], "--truth nb201:x=/no/such.json: file not found"),
+    (["--sample", "50"], "--sample (50) must not exceed --population (40)"),
+    (["--archs", "0"], "--archs must be >= 1, got 0"),
+    (["--space-option", "input_size"], "--space-option takes KEY=VALUE"),
+    (["--tasks", "nb201:cifar10", "--space-option", "colour=1"], "nb201 has no option 'colour'"),
+])
+def test_bad_arguments_exit_2_with_one_line_before_anything_is_written(tmp_path, capsys, extra, needle):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        rank_table.main(["--out-dir", str(out), *extra])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
