@@ -21,6 +21,9 @@ DPS run keeps its state in `<out-dir>/<space>_<task>_s<seed>_dps.state`, finishe
 one cache of scored settings (`<space>_s<seed>_dps_cache.json`): the random first batch, the
 same for every task, is scored once per space; the default setting's eval scores are the
 default row's, so only the best setting is scored on the eval architectures.
+A longer search (more --cycles, the same --population, --sample and seed) in a new folder holding
+copies of a shorter run's `<space>_scores.json`, `_meta.json` and settings cache repeats the
+shorter run's settings first (the search is deterministic) and reads them from the cache.
 Prints a markdown table (and writes it to `<out-dir>/table.md`); a DPS entry also gives the eval
 Spearman `eproxy dps --keep-default` would return (the default's where no searched setting
 fitted the train architectures better; derived from the run's fitness values, no extra scoring).
