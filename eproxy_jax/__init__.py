@@ -3,7 +3,7 @@
 Public API (imported lazily, so `eproxy_jax.cli` can validate arguments before jax loads):
 `load_space`, `score`, `score_per_seed`, `evaluate`, `baseline_scores`, `Engine`, `ProxySetting`.
 """
-__version__ = "0.1.0"
+from .version import SCORING_VERSION, __version__  # noqa: F401
 
 _LAZY = {
     "load_space": ("spaces", "load_space"),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .cli_args import (EXIT_USAGE, ArgError, Parser, UsageError, int_at_least, nonneg,  # noqa: F401
                        positive, space_option)
+from .version import SCORING_VERSION
 
 
 def check_out_file(flag: str, path, *, parent_must_exist: bool = True) -> Path:
@@ -366,7 +367,7 @@ def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed
         # the scores' version: bumped whenever the same arguments score differently
         # (2: GenNAS-style waves and nested draws), so old files are never resumed into;
         # `dead_last` (on by default) changes the setting dict, hence the hash, by itself
-        "proxy": "eproxy-jax/2", "space": space, "space_config": config, "setting": d,
+        "proxy": f"eproxy-jax/{SCORING_VERSION}", "space": space, "space_config": config, "setting": d,
         "seeds": list(seeds), "images": image_kind(images), "image_seed": image_seed,
         "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16],
     }
