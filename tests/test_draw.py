@@ -84,7 +84,8 @@ def test_cli_draw(tmp_path):
     assert (tmp_path / "cell.png").read_bytes()[:8] == PNG_MAGIC
     s = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|"
     r = run(["draw", "nb201", s, "--out", str(tmp_path / "cell.svg")], tmp_path)    # a search output's arch id
-    assert r.returncode == 0, r.stderr and ">avg_pool_3x3<" in (tmp_path / "cell.svg").read_text()
+    assert r.returncode == 0, r.stderr
+    assert ">avg_pool_3x3<" in (tmp_path / "cell.svg").read_text()
     from spaces.base import read_json
     from spaces import truth_path
     rec = json.dumps(read_json(truth_path("nbmr", "seg"))[0][0])

@@ -55,7 +55,9 @@ def test_conv_kernel_distribution(scheme):
     check_distribution(w, kind, param)
 
 
-def test_conv_kernel_schemes_differ_and_fan_override():
+def test_conv_kernel_schemes_differ():
+    """Every scheme draws different weights from one key (the fans given by `real` are
+    exercised by test_conv_kernel_is_nested_and_masked_with_real_fans)."""
     key = jax.random.PRNGKey(0)
     shape = (KH, KW, CIN, COUT)
     ws = [np.asarray(I.conv_kernel(key, shape, s)) for s in range(len(I.INIT_NAMES))]
