@@ -37,46 +37,62 @@ def _one_line_error(r, needle):
     assert lines[0].startswith("eproxy") and not lines[0].startswith("eproxy: eproxy "), lines[0]  # one prefix
 
 
-def test_user_errors_exit_2_with_one_line(tmp_path, setting_file):
-    bad_json = tmp_path / "bad.json"
-    bad_json.write_text("[[1, 2")
-    bad_setting = tmp_path / "s.json"
-    bad_setting.write_text(json.dumps({"lr": 1.0, "colour": "red"}))
-    bad_value = tmp_path / "v.json"
-    bad_value.write_text(json.dumps({"head_kernel": [2, 1, 1]}))
-    huge = tmp_path / "huge.json"
-    huge.write_text('{"steps": ' + "9" * 400 + "}")
-    binary = tmp_path / "results.bin"
-    binary.write_bytes(bytes(range(256)) * 4)
-    cases = [
-        (["score", "nb999"], "unknown space"),
-        (["score", "nb201", "--dataset", "mnist"], "unknown dataset"),
-        (["score", "nb201", "--truth", str(tmp_path / "missing.json")], "not found"),
-        (["score", "nb201", "--truth", str(bad_json)], "not valid JSON"),
-        (["score", "nb201", "--setting", str(bad_setting)], "unknown setting field 'colour'"),
-        (["score", "nb201", "--setting", str(bad_value)], "odd kernel"),
-        (["score", "nb201", "--setting", str(bad_json)], "not valid JSON"),
-        (["score", "nb201", "--setting", '{"lr": 1.2'], "inline setting is not valid JSON"),
-        (["search", "nb201", "--setting", '{"colour": 1}'], "unknown setting field 'colour'"),
-        (["score", "nb201", "--limit", "0"], "--limit must be >= 1"),
-        (["score", "nb201", "--limit", "many"], "--limit must be an integer"),
-        (["score", "nb201", "--images", str(tmp_path / "nope")], "not a directory"),
-        (["score", "nb201", "--lower-is-better"], "--truth"),
-        (["score", "nb201", "--setting", str(huge)], "out of range"),
-        (["score", "nb201", "--limit", "2", "--out", str(binary)], "not an eproxy-jax results file"),
-        (["score", "nb201", "--limit", "2", "--out", str(binary / "x.csv")], "is not a directory"),
-        (["score", "nb201", "--limit", "2", "--out", str(tmp_path)], "is a directory"),
-        (["bench", "--space", "nb201", "--out", str(tmp_path / "no" / "b.jsonl")], "does not exist"),
-        (["bench", "--space", "nb201", "--out", str(tmp_path)], "is a directory"),
-        (["merge", str(binary / "m.csv"), str(binary)], "is not a directory"),
-        (["score", "nb201", "--limit", "2", "--space-option", "channels=0"], "channels must be an integer >= 1"),
-        (["score", "nb201", "--limit", "2", "--space-option", "colour=3"],
-         "nb201 has no option 'colour' (options: channels, cells_per_stage, input_size, target_size)"),
-        (["score"], "space"),
-        ([], "missing command"),
-    ]
-    for args, needle in cases:
-        _one_line_error(run(args, tmp_path), needle)
+ERROR_CASES = [
+    (["score", "nb999"], "unknown space"),
+    (["score", "nb201", "--dataset", "mnist"], "unknown dataset"),
+    (["score", "nb201", "--truth", "{tmp}/missing.json"], "not found"),
+    (["score", "nb201", "--truth", "{tmp}/bad.json"], "not valid JSON"),
+    (["score", "nb201", "--setting", "{tmp}/s.json"], "unknown setting field 'colour'"),
+    (["score", "nb201", "--setting", "{tmp}/v.json"], "odd kernel"),
+    (["score", "nb201", "--setting", "{tmp}/bad.json"], "not valid JSON"),
+    (["score", "nb201", "--setting", '{"lr": 1.2'], "inline setting is not valid JSON"),
+    (["search", "nb201", "--setting", '{"colour": 1}'], "unknown setting field 'colour'"),
+    (["score", "nb201", "--limit", "0"], "--limit must be >= 1"),
+    (["score", "nb201", "--limit", "many"], "--limit must be an integer"),
+    (["score", "nb201", "--images", "{tmp}/nope"], "not a directory"),
+    (["score", "nb201", "--lower-is-better"], "--truth"),
+    (["score", "nb201", "--setting", "{tmp}/huge.json"], "out of range"),
+    (["score", "nb201", "--limit", "2", "--out", "{tmp}/results.bin"], "not an eproxy-jax results file"),
+    (["score", "nb201", "--limit", "2", "--out", "{tmp}/results.bin/x.csv"], "is not a directory"),
+    (["score", "nb201", "--limit", "2", "--out", "{tmp}"], "is a directory"),
+    (["bench", "--space", "nb201", "--out", "{tmp}/no/b.jsonl"], "does not exist"),
+    (["bench", "--space", "nb201", "--out", "{tmp}"], "is a directory"),
+    (["merge", "{tmp}/results.bin/m.csv", "{tmp}/results.bin"], "is not a directory"),
+    (["score", "nb201", "--limit", "2", "--space-option", "channels=0"], "channels must be an integer >= 1"),
+    (["score", "nb201", "--limit", "2", "--space-option", "colour=3"],
+     "nb201 has no option 'colour' (options: channels, cells_per_stage, input_size, target_size)"),
+    (["score"], "space"),
+    ([], "missing command"),
+]
+
+
+@pytest.fixture
+def error_files(tmp_path):
+    (tmp_path / "bad.json").write_text("[[1, 2")
+    (tmp_path / "s.json").write_text(json.dumps({"lr": 1.0, "colour": "red"}))
+    (tmp_path / "v.json").write_text(json.dumps({"head_kernel": [2, 1, 1]}))
+    (tmp_path / "huge.json").write_text('{"steps": ' + "9" * 400 + "}")
+    (tmp_path / "results.bin").write_bytes(bytes(range(256)) * 4)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,needle", ERROR_CASES, ids=[" ".join(a)[:60] or "no-args" for a, _ in ERROR_CASES])
+def test_user_errors_exit_2_with_one_line(error_files, args, needle, capsys, monkeypatch):
+    """In process, through main(argv): exit 2 and one stderr line naming the problem."""
+    from eproxy_jax.cli import main
+    monkeypatch.chdir(error_files)
+    code = main([a.replace("{tmp}", str(error_files)) for a in args])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert needle in lines[0], lines[0]
+    assert lines[0].startswith("eproxy") and not lines[0].startswith("eproxy: eproxy "), lines[0]
+
+
+def test_user_error_in_a_subprocess_exits_2(tmp_path):
+    """The same contract through the installed entry point (one case: the process exit code)."""
+    _one_line_error(run(["score", "nb999"], tmp_path), "unknown space")
 
 
 def test_check_out_file(tmp_path):
