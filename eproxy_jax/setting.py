@@ -2,8 +2,9 @@
 
 Genes that only change values (lr, momentum, weight decay, alpha, levels, the signal
 choice, both inits; and `dead_last`, `per_image_waves`, not genes) are array leaves, so
-settings that differ only in them reuse one compiled program. Genes that change shapes (branch count, kernel sizes, channel counts,
-step count) are static fields: they are part of the pytree's structure and pick the program.
+settings that differ only in them reuse one compiled program. Genes that change shapes
+(branch count, kernel sizes, channel counts, step count) are static fields: they are part of
+the pytree's structure and pick the program.
 """
 from __future__ import annotations
 
