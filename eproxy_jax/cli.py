@@ -1,8 +1,9 @@
 """`eproxy` command line.
 
     eproxy score SPACE [--dataset NAME] [--truth FILE] [--limit N] [--sample-seed S]
-                 [--seeds K] [--setting FILE.json] [--images SPEC] [--chunk N]
+                 [--seeds K] [--setting NAME|FILE.json|JSON] [--images SPEC] [--chunk N]
                  [--archs FILE] [--lower-is-better] [--out PATH] [--json] ...
+    eproxy settings [--json]
 
 User mistakes exit 2 with one line on stderr. Everything that can be checked without jax
 is checked before jax (or tensorflow) is imported, so no import-time log line comes first.
@@ -91,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seeds", type=positive("--seeds"), default=1, help="proxy seeds 0..K-1, scores averaged (default 1)")
     s.add_argument("--first-seed", type=nonneg("--first-seed"), default=0,
                    help="seeds run from here: --first-seed 5 --seeds 5 uses seeds 5..9 (default 0)")
-    s.add_argument("--setting", help="proxy setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object such as '{\"lr\": 1.2}'; default: the paper's")
+    s.add_argument("--setting", help="proxy setting: a name from `eproxy settings` (e.g. authors, paper), a JSON file "
+                   "(e.g. the output of eproxy dps) or an inline JSON object such as '{\"lr\": 1.2}'; default: the "
+                   "space's default setting")
     _add_images(s)
     _add_engine(s)
     s.add_argument("--seed-batching", choices=("vmap", "map"), default=None,
@@ -138,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-classes", type=positive("--num-classes"), default=None,
                    help="classifier outputs of the baselines (default: the dataset's classes, 10 for a --truth file)")
     c.add_argument("--seed", type=nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
-    c.add_argument("--setting", help="Eproxy's setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object; default: the paper's")
+    c.add_argument("--setting", help="Eproxy's setting: a name from `eproxy settings`, a JSON file (e.g. the output of "
+                   "eproxy dps) or an inline JSON object; default: the paper's")
     _add_images(c)
     _add_engine(c)
     c.add_argument("--out", help="output folder (default compare-<space>-<dataset>-n<N>-s<sample seed>)")
@@ -166,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--lower-is-better", action="store_true", help="the stored truth values are losses")
     m.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
 
+    t = sub.add_parser("settings", help="list the named proxy settings (for --setting NAME) and each space's default")
+    t.add_argument("--json", action="store_true", help="print one JSON object: every setting resolved in full")
+
     w = sub.add_parser("draw", help="draw an architecture's cells as DAGs (PNG, SVG or PDF)")
     w.add_argument("space", help="nb201, nb101, nb301, an NDS cell space, transnas-micro or transnas-macro")
     w.add_argument("arch", help="the architecture in the benchmark's own encoding, e.g. '[[3],[3,1],[2,4,3]]' "
@@ -189,6 +196,28 @@ def cmd_draw(args) -> int:
     graphs = space.graphs(space.parse(arch_from_text(args.arch)))
     draw.render(graphs, out)
     print(f"drew {len(graphs)} cell(s) of {args.space}: {out}")
+    return 0
+
+
+def cmd_settings(args) -> int:
+    """`eproxy settings`: every named setting (name, description) and the spaces it is the
+    default of; `--json`: each resolved in full, with its origin."""
+    from . import setting_spec
+    import spaces
+
+    named = setting_spec.named_settings()
+    defaults = {sp: setting_spec.space_default(sp) for sp in sorted(spaces.REGISTRY)}
+    width = max(map(len, named))
+    for name, f in named.items():
+        print(f"{name:<{width}}  {f['description']}")
+    for name in named:
+        users = [sp for sp, n in defaults.items() if n == name]
+        if users:
+            print(f"{name} is the default setting of: {', '.join(users)}")
+    if args.json:
+        rows = [{"name": n, "description": f["description"], "origin": f["origin"],
+                 "setting": setting_spec.validate(f["setting"])} for n, f in named.items()]
+        print(json.dumps({"settings": rows, "space_defaults": defaults}))
     return 0
 
 
@@ -341,14 +370,14 @@ def _validate(args) -> dict:
         dataset = args.dataset or Path(args.truth).name
     else:
         dataset = spaces.check_dataset(args.space, args.dataset, have_truth_file=bool(args.archs))
-    setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
+    setting_name, setting = setting_spec.resolve(args.setting, args.space)
     images.check_spec(args.images)
     archs = _read_json_list(args.archs, "--archs") if args.archs else None
     if args.truth:
         check_truth_file(args.truth)
     if args.out:
         check_out_file("--out", args.out, parent_must_exist=False)  # the results store creates folders
-    return {"dataset": dataset, "setting": setting, "archs": archs}
+    return {"dataset": dataset, "setting": setting, "setting_name": setting_name, "archs": archs}
 
 
 def image_kind(spec: str) -> str:
@@ -356,18 +385,21 @@ def image_kind(spec: str) -> str:
     return spec if spec == "bundled" or spec.startswith("tfds:") else "folder"
 
 
-def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images) -> dict:
-    """What an Eproxy results file's run hash covers."""
+def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images,
+               setting_name: str | None = None) -> dict:
+    """What an Eproxy results file's run hash covers: among it the full resolved setting and
+    its name (`--setting NAME`, a file's path, "inline"; without one, the named setting it
+    equals, or "custom")."""
     import hashlib
+
+    from . import setting_spec
     d = setting.to_dict()
-    if not d["dead_last"]:
-        # the paper's score, as every version-2 file holds it: such files resume
-        del d["dead_last"]
     return {
         # the scores' version: bumped whenever the same arguments score differently
-        # (2: GenNAS-style waves and nested draws), so old files are never resumed into;
-        # `dead_last` (on by default) changes the setting dict, hence the hash, by itself
+        # (2: GenNAS-style waves and nested draws; 3: weight decay on kernels only, and
+        # every setting field in the meta), so old files are never resumed into
         "proxy": f"eproxy-jax/{SCORING_VERSION}", "space": space, "space_config": config, "setting": d,
+        "setting_name": setting_name or setting_spec.name_of(d),
         "seeds": list(seeds), "images": image_kind(images), "image_seed": image_seed,
         "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16],
     }
@@ -470,7 +502,8 @@ def cmd_score(args, pre: dict) -> int:
     raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                                      tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images)
+    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images,
+                      pre["setting_name"])
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
     store = ResultStore(out, meta, seeds)
@@ -517,6 +550,7 @@ def cmd_score(args, pre: dict) -> int:
         "device": device, "diverged": int(sum(diverged)), "dead": int(np.isposinf(mean).sum()),
         "seeds": len(seeds), "scored": len(todo),
         "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
+        "setting_name": meta["setting_name"],
         # scoring programs (one per shape bucket used) and all XLA compilations of this run
         # (persistent-cache hits are counted apart)
         "programs": programs, "devices": n_dev, "compiles": engine_mod.CompileCounter.compiles - compiles0,
@@ -575,6 +609,8 @@ def main(argv=None) -> int:
             return cmd_merge(args)
         if args.command == "draw":
             return cmd_draw(args)
+        if args.command == "settings":
+            return cmd_settings(args)
         if args.command == "search":
             from . import cli_search
             return cli_search.cmd_search(args, cli_search.validate(args))

@@ -29,7 +29,8 @@ def add_parser(sub, add_truth, add_images, add_engine, add_run):
                    help="architectures asked and scored together (default: --chunk, at most the population)")
     p.add_argument("--seed", type=nonneg("--seed"), default=0, help="search seed (default 0)")
     p.add_argument("--seeds", type=positive("--seeds"), default=1, help="proxy seeds 0..K-1, averaged (default 1)")
-    p.add_argument("--setting", help="proxy setting: a JSON file (e.g. the output of eproxy dps) or an inline JSON object; default: the paper's")
+    p.add_argument("--setting", help="proxy setting: a name from `eproxy settings`, a JSON file (e.g. the output of "
+                   "eproxy dps) or an inline JSON object; default: the space's default setting")
     p.add_argument("--top", type=positive("--top"), default=5, help="best architectures reported (default 5)")
     add_images(p)
     add_engine(p)
@@ -101,7 +102,7 @@ def cmd_search(args, pre: dict) -> int:
     raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                               tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.seeds))
-    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw)
+    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw, pre["setting_name"])
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta)
     store = ResultStore(out, meta, seeds)
     cache = enable_cache(args)
@@ -172,7 +173,7 @@ def cmd_search(args, pre: dict) -> int:
         "programs": eng.programs, "devices": eng.devices, "compiles": engine_mod.CompileCounter.compiles - compiles0,
         "cache_hits": engine_mod.CompileCounter.cache_hits - hits0, "cache_dir": cache,
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "out": str(out),
-        "setting": setting.to_dict(),
+        "setting": setting.to_dict(), "setting_name": meta["setting_name"],
     }
     lines = [f"search {args.space} ({args.strategy}, seed {args.seed}): {result['evaluated']} architectures evaluated "
              f"of {len(encs)} ({scored} scored now, {reused} from {out}), stopped by {stopped}, {result['wall_s']:.1f} s"]

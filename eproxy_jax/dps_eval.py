@@ -28,7 +28,7 @@ from spaces import edge_groups
 from . import ops, proxy
 from .engine import default_arch_vmap, default_conv_impl, map_archs, pad_chunk
 from .setting import ProxySetting
-from .setting_spec import INIT_NAMES, SIGNALS, validate
+from .setting_spec import INIT_NAMES, SIGNALS, WAVE_MODES, validate
 
 PER_BRANCH_REAL = ("head_kernel", "barrier_kernel", "c_out", "c_last")
 
@@ -62,7 +62,7 @@ def _pack(settings, n_branches: int, base: dict):
     reals = {f: np.ones((n, n_branches), np.int32) for f in PER_BRANCH_REAL}
     reals["on"] = np.zeros((n, n_branches), np.int32)
     for i, s in enumerate(settings):
-        for key in ("momentum", "weight_decay", "steps"):
+        for key in ("momentum", "weight_decay", "steps", "per_image_waves"):
             if s[key] != base[key]:
                 raise ValueError(f"DPS settings share {key} (got {s[key]}, the run uses {base[key]})")
         vals["lr"][i], vals["alpha"][i] = s["lr"], s["alpha"]
@@ -153,6 +153,7 @@ class Evaluator:
             weight_decay=jnp.float32(self.base["weight_decay"]), alpha=vals["alpha"], level=vals["level"],
             signal_mask=vals["signal_mask"], init=vals["init"], barrier_init=vals["barrier_init"],
             dead_last=jnp.float32(1.0 if self.base["dead_last"] else 0.0),
+            wave_mode=jnp.int32(WAVE_MODES.index(self.base["per_image_waves"])),
             branches=nb, head_kernel=(kh,) * nb, barrier_kernel=(kb,) * nb, c_out=(co,) * nb, c_last=(cl,) * nb,
             steps=self.base["steps"])
 

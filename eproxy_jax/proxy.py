@@ -124,9 +124,25 @@ def branch_losses_dead(params, ctx: ProxyContext, setting: ProxySetting, net, im
     return jnp.stack(losses), dead
 
 
+DECAYED_LEAVES = ("kernel",)   # the leaf name of every conv and dense kernel, in every space and head
+
+
+def decays(path) -> bool:
+    """Whether the parameter at `path` (a pytree key path) takes weight decay: conv and dense
+    kernels only (leaf named `kernel`), never BatchNorm scales or biases nor conv biases,
+    as the authors' optimiser groups do (`weight` of ndim > 1 in PyTorch), whatever the
+    leaf's ndim (NB101 and the masked spaces stack BN parameters per slot)."""
+    last = path[-1]
+    return getattr(last, "key", getattr(last, "name", None)) in DECAYED_LEAVES
+
+
+def decay_mask(params):
+    """`params`' tree of bools: True where `decays`."""
+    return jax.tree_util.tree_map_with_path(lambda path, _: decays(path), params)
+
+
 def optimizer(setting: ProxySetting):
-    """SGD with momentum; weight decay (added to the gradient, as PyTorch) on ndim>1 weights only."""
-    decay_mask = lambda params: jax.tree_util.tree_map(lambda p: p.ndim > 1, params)  # noqa: E731
+    """SGD with momentum; weight decay (added to the gradient, as PyTorch) on kernels only."""
     return optax.chain(
         optax.masked(optax.add_decayed_weights(setting.weight_decay), decay_mask),
         optax.sgd(setting.lr, momentum=setting.momentum),

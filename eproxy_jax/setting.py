@@ -1,9 +1,10 @@
 """`ProxySetting`: every DPS gene of Eproxy as one pytree.
 
 Genes that only change values (lr, momentum, weight decay, alpha, levels, the signal
-choice, both inits; and `dead_last`, not a gene) are array leaves, so settings that differ only in them reuse one
-compiled program. Genes that change shapes (branch count, kernel sizes, channel counts,
-step count) are static fields: they are part of the pytree's structure and pick the program.
+choice, both inits; and `dead_last`, `per_image_waves`, not genes) are array leaves, so
+settings that differ only in them reuse one compiled program. Genes that change shapes
+(branch count, kernel sizes, channel counts, step count) are static fields: they are part of
+the pytree's structure and pick the program.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ProxySetting:
     init: np.ndarray           # int32 index into INIT_NAMES (candidate and heads)
     barrier_init: np.ndarray   # int32 index into INIT_NAMES
     dead_last: np.ndarray      # 1.0: input-independent networks score +inf (see setting_spec)
+    wave_mode: np.ndarray      # int32 index into WAVE_MODES: what of the waves is drawn per image
     # shape genes (static)
     branches: int = struct.field(pytree_node=False, default=3)
     head_kernel: Tuple[int, ...] = struct.field(pytree_node=False, default=(1, 1, 1))
@@ -46,6 +48,7 @@ class ProxySetting:
             init=np.asarray(spec.INIT_NAMES.index(v["init"]), np.int32),
             barrier_init=np.asarray(spec.INIT_NAMES.index(v["barrier_init"]), np.int32),
             dead_last=f32(1.0 if v["dead_last"] else 0.0),
+            wave_mode=np.asarray(spec.WAVE_MODES.index(v["per_image_waves"]), np.int32),
             branches=v["branches"], head_kernel=tuple(v["head_kernel"]),
             barrier_kernel=tuple(v["barrier_kernel"]), c_out=tuple(v["c_out"]),
             c_last=tuple(v["c_last"]), steps=v["steps"],
@@ -71,6 +74,7 @@ class ProxySetting:
             "level": [round(float(x), 6) for x in np.asarray(self.level)],
             "init": spec.INIT_NAMES[int(self.init)], "barrier_init": spec.INIT_NAMES[int(self.barrier_init)],
             "dead_last": bool(float(self.dead_last) > 0),
+            "per_image_waves": spec.WAVE_MODES[int(self.wave_mode)],
         }
 
     @property

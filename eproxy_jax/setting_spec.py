@@ -11,6 +11,9 @@ import math
 from pathlib import Path
 
 SIGNALS = ("net", "wave_l", "wave_m", "wave_h", "dot")
+# what of the wave signals is drawn per image (see targets.wave): nothing (one pattern for
+# every image), the phases only, or every wave parameter (GenNAS's `local=True`)
+WAVE_MODES = ("off", "phase", "all")
 INIT_NAMES = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "pytorch_default")
 PER_BRANCH = ("signals", "head_kernel", "barrier_kernel", "c_out", "c_last", "level")
 
@@ -37,6 +40,9 @@ DEFAULT = {
     # scores the constant predictor's loss, which ranks such networks mid-pack; true ranks
     # them last (score +inf), false keeps that loss as its score (the paper's behaviour)
     "dead_last": True,
+    # not in the paper: "off" draws one wave pattern for all images; "phase" and "all" draw
+    # per image (each image's draw fixed by the proxy seed and the image's index)
+    "per_image_waves": "off",
 }
 FIELDS = tuple(DEFAULT)
 
@@ -123,25 +129,34 @@ def validate(d: dict, max_branches: int = 3) -> dict:
     out["barrier_init"] = _init("barrier_init", out["barrier_init"])
     if not isinstance(out["dead_last"], bool):
         raise SettingError(f"setting field 'dead_last' must be true or false, got {out['dead_last']!r}")
+    if out["per_image_waves"] not in WAVE_MODES:
+        raise SettingError(f"setting field 'per_image_waves' must be one of {', '.join(WAVE_MODES)}, "
+                           f"got {out['per_image_waves']!r}")
     return out
 
 
 def load(path: str | Path, max_branches: int = 3) -> dict:
-    """Read and validate a setting: a JSON file (`eproxy dps --out` writes this format) or,
-    when the text starts with `{`, the JSON object itself (`--setting '{"lr": 1.2}'`);
-    fields not given keep the paper's defaults."""
+    """Read and validate a setting: the name of a setting shipped with the package
+    (`named_settings`; for a file of the same name write `./NAME`), a JSON file
+    (`eproxy dps --out` writes this format) or, when the text starts with `{`, the JSON
+    object itself (`--setting '{"lr": 1.2}'`); fields not given keep the defaults."""
     text = str(path).strip()
     if text.startswith("{"):
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise SettingError(f"inline setting is not valid JSON: {e}") from None
+    elif text in named_settings():
+        d = named_settings()[text]["setting"]
     else:
         path = Path(path)
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:
-            raise SettingError(f"setting file not found: {path}") from None
+            if "/" in text or text.endswith(".json"):
+                raise SettingError(f"setting file not found: {path}") from None
+            raise SettingError(f"unknown setting {text!r}: not a file, nor a named setting "
+                               f"({', '.join(named_settings())})") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
     if isinstance(d, dict) and isinstance(d.get("setting"), dict):
@@ -151,3 +166,44 @@ def load(path: str | Path, max_branches: int = 3) -> dict:
 
 def dumps(d: dict) -> str:
     return json.dumps(validate(d, max_branches=d.get("branches", 3)), indent=1)
+
+
+# Named settings ship as JSON files in the package (data/settings/NAME.json, each
+# {"description": one line, "origin": where its values come from, "setting": fields});
+# data/settings/space_defaults.json names each space's default setting.
+SETTINGS_DIR = Path(__file__).resolve().parent / "data" / "settings"
+SPACE_DEFAULTS = "space_defaults"
+
+
+def named_settings() -> dict:
+    """{name: the file's object} of every setting shipped with the package, sorted by name."""
+    out = {}
+    for f in sorted(SETTINGS_DIR.glob("*.json")):
+        if f.stem != SPACE_DEFAULTS:
+            out[f.stem] = json.loads(f.read_text())
+    return out
+
+
+def space_default(space: str) -> str:
+    """The name of `space`'s default setting ("default" for a space the table does not list)."""
+    table = json.loads((SETTINGS_DIR / f"{SPACE_DEFAULTS}.json").read_text())["spaces"]
+    return table.get(space, "default")
+
+
+def resolve(arg: str | None, space: str, max_branches: int = 3) -> tuple:
+    """`--setting ARG` for `space`: (its name, the validated setting). No ARG: the space's
+    default setting; a named setting keeps its name, a file is `file:<its file name>`,
+    inline JSON is "inline"."""
+    text = space_default(space) if arg is None else str(arg).strip()
+    setting = load(text, max_branches)
+    if text.startswith("{"):
+        return "inline", setting
+    return (text if text in named_settings() else f"file:{Path(text).name}"), setting
+
+
+def name_of(d: dict) -> str:
+    """The first named setting (by name) whose validated form equals `d`, else "custom"."""
+    for name, f in named_settings().items():
+        if validate(f["setting"]) == d:
+            return name
+    return "custom"

@@ -5,8 +5,10 @@ Per branch the target is `level * sum(selected signals)`, an NHWC tensor
 
 - `wave_l`, `wave_m`, `wave_h`: position features `sin(2*pi*beta*p + phase)` (GenNAS-style):
   per channel a 1-D wave along x or y plus a 2-D wave with independent x and y frequencies,
-  `beta` (cycles per pixel of the target grid) from the band, phases from [0, 2*pi). The same
-  for every image: the network must produce position-dependent outputs.
+  `beta` (cycles per pixel of the target grid) from the band, phases from [0, 2*pi). By
+  default the same for every image: the network must produce position-dependent outputs.
+  The setting's `per_image_waves` ("phase", "all") draws image i's phases, or all its wave
+  parameters, under `fold_in(key, i)` instead (GenNAS draws its wave bank per image).
 - `dot`: independent random +-1 per element.
 - `net`: a fixed, randomly initialised 3-layer conv net applied to the input images, resized
   to the target grid, each channel standardised to zero mean and unit variance.
@@ -37,29 +39,52 @@ WAVE_BANDS = {
 BETAS_PER_BAND = 10   # frequencies are drawn from a 10-value grid over the band
 
 
-def wave(key, n: int, size: int, channels: int, band):
-    """GenNAS-style position waves, `[n, size, size, channels]`, the same for every image.
+WAVE_PARAMS = ("beta_1d", "axis", "phase_1d", "beta_y", "beta_x", "flip", "phase_2d")
+PHASES = ("phase_1d", "phase_2d")
+
+
+def wave_params(key, channels: int, band) -> dict:
+    """One draw of every wave parameter, each `[channels]` and drawn per channel, so channel
+    c is the same for any channel count: the 1-D wave's frequency, axis (0: x, 1: y) and
+    phase; the 2-D wave's y and x frequencies, y flip and phase. Frequencies (cycles per
+    pixel) come from a grid of `BETAS_PER_BAND` values over the band, phases from [0, 2 pi)."""
+    betas = jnp.linspace(band[0], band[1], BETAS_PER_BAND)
+    k = jax.random.split(key, len(WAVE_PARAMS))
+    pick = lambda kk: betas[jax.random.randint(kk, (channels,), 0, BETAS_PER_BAND)]  # noqa: E731
+    coin = lambda kk: jax.random.randint(kk, (channels,), 0, 2)  # noqa: E731
+    phase = lambda kk: jax.random.uniform(kk, (channels,), maxval=2 * math.pi)  # noqa: E731
+    draw = (pick, coin, phase, pick, pick, coin, phase)
+    return {name: f(kk) for name, f, kk in zip(WAVE_PARAMS, draw, k)}
+
+
+def image_wave_params(key, n: int, channels: int, band, mode) -> dict:
+    """Each image's wave parameters, `[n, channels]` per parameter. `mode` (an index into
+    `setting_spec.WAVE_MODES`, may be traced): 0 every image takes the one draw of `key`;
+    1 each image i draws its own phases under `fold_in(key, i)` (frequencies, axes and flips
+    shared); 2 each image draws every parameter under `fold_in(key, i)`, as GenNAS's
+    `generate_wave(local=True)` draws its whole bank per image."""
+    shared = wave_params(key, channels, band)
+    own = jax.vmap(lambda i: wave_params(jax.random.fold_in(key, i), channels, band))(jnp.arange(n))
+    mode = jnp.asarray(mode, jnp.int32)
+    return {name: jnp.where((mode >= 2) | ((mode >= 1) & (name in PHASES)), own[name], shared[name][None])
+            for name in WAVE_PARAMS}
+
+
+def wave(key, n: int, size: int, channels: int, band, mode=0):
+    """GenNAS-style position waves, `[n, size, size, channels]`.
 
     Each channel is the sum of a 1-D wave (along x or along y) and a 2-D wave whose x and y
     frequencies are drawn independently (its y axis flipped at random, so both diagonal
-    orientations occur), as GenNAS sums its sin1d and sin2d targets: variance 1. Frequencies
-    `beta` (cycles per pixel) come from a grid over the band, phases from [0, 2 pi); every
-    draw is per channel, so channel c is the same for any channel count.
+    orientations occur), as GenNAS sums its sin1d and sin2d targets: variance 1. `mode`
+    chooses what differs between images (`image_wave_params`); by default nothing.
     """
-    lo, hi = band
-    betas = jnp.linspace(lo, hi, BETAS_PER_BAND)
-    k = jax.random.split(key, 7)
-    pick = lambda kk: betas[jax.random.randint(kk, (channels,), 0, BETAS_PER_BAND)]  # noqa: E731
+    p = {k: v[:, None, None, :] for k, v in image_wave_params(key, n, channels, band, mode).items()}
     y, x = jnp.meshgrid(jnp.arange(size, dtype=jnp.float32), jnp.arange(size, dtype=jnp.float32), indexing="ij")
-    y, x = y[..., None], x[..., None]
-    axis = jax.random.randint(k[1], (channels,), 0, 2)
-    ph1 = jax.random.uniform(k[2], (channels,), maxval=2 * math.pi)
-    one_d = jnp.sin(2 * math.pi * pick(k[0]) * jnp.where(axis == 0, x, y) + ph1)
-    flip = jax.random.randint(k[5], (channels,), 0, 2)
-    ph2 = jax.random.uniform(k[6], (channels,), maxval=2 * math.pi)
-    yy = jnp.where(flip == 1, size - 1 - y, y)
-    two_d = jnp.sin(2 * math.pi * (pick(k[3]) * yy + pick(k[4]) * x) + ph2)
-    return jnp.broadcast_to(one_d + two_d, (n, size, size, channels))
+    y, x = y[None, :, :, None], x[None, :, :, None]
+    one_d = jnp.sin(2 * math.pi * p["beta_1d"] * jnp.where(p["axis"] == 0, x, y) + p["phase_1d"])
+    yy = jnp.where(p["flip"] == 1, size - 1 - y, y)
+    two_d = jnp.sin(2 * math.pi * (p["beta_y"] * yy + p["beta_x"] * x) + p["phase_2d"])
+    return one_d + two_d
 
 
 def dot(key, n: int, size: int, channels: int):
@@ -85,10 +110,10 @@ def net(key, images, size: int, channels: int):
     return (x - mean) / (jnp.std(x, axis=(0, 1, 2)) + 1e-6)   # each channel: zero mean, unit variance
 
 
-def signal(name: str, key, images, size: int, channels: int):
+def signal(name: str, key, images, size: int, channels: int, wave_mode=0):
     n = images.shape[0]
     if name in WAVE_BANDS:
-        return wave(key, n, size, channels, WAVE_BANDS[name])
+        return wave(key, n, size, channels, WAVE_BANDS[name], wave_mode)
     if name == "dot":
         return dot(key, n, size, channels)
     if name == "net":
@@ -96,12 +121,13 @@ def signal(name: str, key, images, size: int, channels: int):
     raise ValueError(f"unknown signal {name!r}")
 
 
-def branch_target(key, images, size: int, channels: int, mask, level):
-    """`level * sum_s mask[s] * signal_s`; `mask` and `level` may be traced (DPS genes are data)."""
+def branch_target(key, images, size: int, channels: int, mask, level, wave_mode=0):
+    """`level * sum_s mask[s] * signal_s`; `mask`, `level` and `wave_mode` may be traced
+    (DPS genes are data)."""
     keys = jax.random.split(key, len(SIGNALS))
     out = jnp.zeros((images.shape[0], size, size, channels), jnp.float32)
     for i, (name, k) in enumerate(zip(SIGNALS, keys)):
-        out = out + mask[i] * signal(name, k, images, size, channels)
+        out = out + mask[i] * signal(name, k, images, size, channels, wave_mode)
     return level * out
 
 
@@ -109,6 +135,6 @@ def make_targets(key, setting, images, size: int):
     """One target per branch of `setting` (a `ProxySetting`), as a tuple of NHWC arrays."""
     return tuple(
         branch_target(jax.random.fold_in(key, b), images, size, setting.c_last[b], setting.signal_mask[b],
-                      setting.level[b])
+                      setting.level[b], setting.wave_mode)
         for b in range(setting.branches)
     )

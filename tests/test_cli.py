@@ -202,23 +202,28 @@ def test_user_truth_file_lower_is_better(tmp_path, setting_file):
     assert sorted(float(r["truth"]) for r in rows) == [0.31, 0.55, 2.30]  # stored as given, not negated
 
 
-def test_dead_last_off_resumes_files_from_before_it():
-    """`dead_last: false` is the paper's score as results files held it before the field
-    existed: its run hash equals theirs (so they resume); the default's differs."""
-    from eproxy_jax import images
+def test_results_meta_holds_the_full_setting_and_its_name():
+    """Scoring version 3 (weight decay on kernels only) never resumes a version-2 file, even
+    one whose setting it reproduces; its meta holds every setting field and the setting's
+    name (the named setting it equals when the caller gives none)."""
+    from eproxy_jax import images, setting_spec
     from eproxy_jax.cli import score_meta
     from eproxy_jax.setting import ProxySetting
     from eproxy_jax.store import read_results, run_hash
+    from eproxy_jax.version import SCORING_VERSION
 
     path = ROOT / "experiments/results/cpu_2026-11-29_rank_table/compare_nb201_cifar10/eproxy.csv"
     h, meta, _, _ = read_results(path)
-    assert "dead_last" not in meta["setting"]
     raw = images.load_raw(meta["images"], n=16, seed=meta["image_seed"], size=32)
 
-    def rebuilt(**extra):
+    def rebuilt(name=None, **extra):
         setting = ProxySetting.from_dict({**meta["setting"], **extra})
         return score_meta(meta["space"], meta["space_config"], setting, meta["seeds"], meta["images"],
-                          meta["image_seed"], raw)
+                          meta["image_seed"], raw, name)
 
-    assert run_hash(rebuilt(dead_last=False)) == h
-    assert run_hash(rebuilt()) != h and rebuilt()["setting"]["dead_last"] is True
+    assert meta["proxy"] == "eproxy-jax/2" and run_hash(rebuilt(dead_last=False)) != h
+    m = rebuilt()
+    assert m["proxy"] == f"eproxy-jax/{SCORING_VERSION}" and SCORING_VERSION == 3
+    assert set(m["setting"]) == set(setting_spec.FIELDS) and m["setting"]["dead_last"] is True
+    assert m["setting_name"] == "default" and rebuilt(dead_last=False)["setting_name"] == "custom"
+    assert rebuilt("paper")["setting_name"] == "paper" and run_hash(rebuilt("paper")) != run_hash(m)

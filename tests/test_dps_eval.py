@@ -37,6 +37,19 @@ def test_bucket_equals_exact_build(tiny_space, tiny_images, sample_encodings):
     np.testing.assert_allclose(ev_v.scores([ODD])[0], exact, rtol=2e-3)
 
 
+def test_per_image_waves_in_a_bucket_equal_the_exact_build(tiny_space, tiny_images, sample_encodings):
+    """`per_image_waves` (not a gene) is shared by a DPS run like momentum: a bucket scores
+    per-image waves as the exact build does, and a setting that differs from the run's is refused."""
+    encs = sample_encodings[:2]
+    odd = dict(ODD, per_image_waves="all")
+    exact = Engine(tiny_space, ProxySetting.from_dict(odd), [0], tiny_images, chunk=2).score(encs)[:, 0]
+    ev = Evaluator(tiny_space, encs, tiny_images, seed=0, buckets=((3, 3, 16, 16),), batch=1,
+                   base_setting={"per_image_waves": "all"})
+    np.testing.assert_allclose(ev.scores([odd])[0], exact, rtol=2e-3)
+    with pytest.raises(ValueError, match="per_image_waves"):
+        ev.scores([ODD])
+
+
 def test_targets_are_channel_nested(tiny_images):
     key = jax.random.PRNGKey(2)
     for name in SIGNALS:

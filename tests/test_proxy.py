@@ -136,11 +136,12 @@ def test_training_lowers_loss_and_barrier_stays_frozen(jitted, ctx, tiny_setting
 
 
 def test_optimizer_matches_pytorch_sgd():
-    """optax chain == torch.optim.SGD(lr, momentum, weight_decay) with decay on ndim>1 only."""
+    """optax chain == torch.optim.SGD(lr, momentum, weight_decay) with decay on kernels only
+    (a 2-D BN scale, as NB101 stacks them, takes none)."""
     s = ProxySetting.from_dict({"lr": 0.7, "momentum": 0.9, "weight_decay": 0.1})
     tx = proxy.optimizer(s)
-    p = {"w": jnp.full((2, 2), 2.0), "b": jnp.full((2,), 2.0)}
-    g = {"w": jnp.full((2, 2), 0.5), "b": jnp.full((2,), 0.5)}
+    p = {"w": {"kernel": jnp.full((2, 2), 2.0), "bias": jnp.full((2,), 2.0)}, "bn": {"scale": jnp.full((2, 2), 2.0)}}
+    g = {"w": {"kernel": jnp.full((2, 2), 0.5), "bias": jnp.full((2,), 0.5)}, "bn": {"scale": jnp.full((2, 2), 0.5)}}
     st = tx.init(p)
     buf_w = buf_b = 0.0
     pw = pb = 2.0
@@ -150,8 +151,9 @@ def test_optimizer_matches_pytorch_sgd():
         buf_w = 0.9 * buf_w + (0.5 + 0.1 * pw)
         buf_b = 0.9 * buf_b + 0.5
         pw, pb = pw - 0.7 * buf_w, pb - 0.7 * buf_b
-    np.testing.assert_allclose(p["w"], pw, rtol=1e-5)
-    np.testing.assert_allclose(p["b"], pb, rtol=1e-5)
+    np.testing.assert_allclose(p["w"]["kernel"], pw, rtol=1e-5)
+    np.testing.assert_allclose(p["w"]["bias"], pb, rtol=1e-5)
+    np.testing.assert_allclose(p["bn"]["scale"], pb, rtol=1e-5)
 
 
 def test_engine_chunking_vmap_and_seeds_agree(tiny_space, tiny_setting, tiny_images, jitted, ctx, sample_encodings):
@@ -214,3 +216,51 @@ def test_release_programs_frees_the_memory_maps_of_a_dropped_engine(tiny_space, 
     del eng
     release_programs()
     assert maps() - before < grown / 2, (before, grown, maps())
+
+
+NDS_DIR = os.path.join(os.path.dirname(__file__), "data", "nds")
+DECAY_SPACES = {   # tiny options; each space's own parameter names
+    "nb201": ({"channels": 4, "cells_per_stage": 1, "input_size": 16}, None),
+    "nb101": ({"input_size": 16}, None),
+    "nb301": ({"input_size": 16}, None),
+    "nds-darts": ({"input_size": 16, "max_programs": 1}, os.path.join(NDS_DIR, "DARTS.json")),
+    "nds-resnet": ({"input_size": 16, "max_programs": 1}, os.path.join(NDS_DIR, "ResNet.json")),
+    "transnas-micro": ({"base": 8, "input_size": 16, "target_size": 4}, None),
+    "transnas-macro": ({"base": 4, "input_size": 16, "target_size": 4, "max_programs": 1}, None),
+    "nbmr": ({"input_size": 16, "target_size": 4, "max_programs": 1}, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DECAY_SPACES))
+def test_weight_decay_on_every_kernel_and_no_bn_or_bias(name):
+    """In every space, whatever the leaf's ndim (NB101 and the masked spaces stack BN
+    parameters per slot): conv/dense kernels (HWIO, ndim >= 4 with any stacking) decay, BN
+    scales and biases and conv biases (ndim <= 3) never do."""
+    from spaces import load_space
+    options, truth = DECAY_SPACES[name]
+    sp = load_space(name, **options)
+    if sp.module_fits_all:
+        net = sp.module()
+    else:
+        encs = sp.load_truth(path=truth)[0][:1]
+        net = sp.module(int(np.asarray(sp.bucket_of(encs))[0]))
+    shapes = proxy.net_param_shapes(net, jnp.zeros((2, sp.input_size, sp.input_size, 3)), sp.encoding_shape)
+    leaves = jax.tree_util.tree_flatten_with_path(shapes)[0]
+    mask = jax.tree_util.tree_leaves(proxy.decay_mask(shapes))
+    assert len(mask) == len(leaves)
+    stacked_bn = 0
+    for (path, leaf), decays in zip(leaves, mask):
+        where = jax.tree_util.keystr(path)
+        if leaf.ndim >= 4:
+            assert decays, f"{name}: kernel {where} takes no weight decay"
+        else:
+            assert path[-1].key in ("scale", "bias") and not decays, f"{name}: {where} decays"
+            stacked_bn += leaf.ndim > 1
+    assert any(mask) and not all(mask)
+    if name in ("nb101", "nbmr", "nds-darts", "transnas-micro"):
+        assert stacked_bn > 0   # what the old rule (decay every ndim > 1 leaf) got wrong
+
+
+def test_weight_decay_on_head_kernels_only(ctx):
+    for head, decays in zip(ctx.heads0, proxy.decay_mask(ctx.heads0)):
+        assert decays == {"conv": {"kernel": True, "bias": False}, "bn": {"scale": False, "bias": False}}

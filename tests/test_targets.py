@@ -163,3 +163,55 @@ def test_signal_mask_is_a_sum():
 def test_unknown_signal_raises():
     with pytest.raises(ValueError):
         targets.signal("sine", jax.random.PRNGKey(0), IMAGES, 4, 2)
+
+
+def _waves(mode, key=5, n=4, channels=6, size=8, band=BANDS["wave_h"]):
+    return np.asarray(targets.wave(jax.random.PRNGKey(key), n, size, channels, band, mode))
+
+
+@pytest.mark.parametrize("mode", [1, 2])   # per_image_waves "phase", "all"
+def test_per_image_waves_differ_across_images_and_repeat_per_seed(mode):
+    t = _waves(mode)
+    for i in range(1, t.shape[0]):
+        assert not np.allclose(t[i], t[0])
+    np.testing.assert_array_equal(t, _waves(mode))            # fixed by the proxy seed
+    assert not np.allclose(t, _waves(mode, key=6))
+    # image i's waves depend on the seed and i only, not on how many images there are
+    np.testing.assert_allclose(_waves(mode, n=2), t[:2], rtol=1e-6, atol=1e-6)
+    # and channel c on neither the channel count (the DPS shape buckets' prefix property)
+    np.testing.assert_allclose(_waves(mode, channels=3), t[..., :3], rtol=1e-6, atol=1e-6)
+
+
+def test_shared_waves_are_one_pattern_with_the_prefix_property():
+    t = _waves(0)
+    for i in range(1, t.shape[0]):
+        np.testing.assert_array_equal(t[i], t[0])
+    np.testing.assert_allclose(_waves(0, channels=3), t[..., :3], rtol=1e-6, atol=1e-6)
+
+
+def test_what_each_wave_mode_draws_per_image():
+    """"phase": frequencies, axes and flips shared, phases per image; "all": everything per
+    image (GenNAS's local=True); "off": one draw for every image."""
+    key = jax.random.PRNGKey(2)
+    per_param = {m: targets.image_wave_params(key, 3, 64, BANDS["wave_m"], m) for m in range(3)}
+    for name in targets.WAVE_PARAMS:
+        varies = {m: not all(np.array_equal(per_param[m][name][i], per_param[m][name][0]) for i in (1, 2))
+                  for m in range(3)}
+        assert varies == {0: False, 1: name in targets.PHASES, 2: True}, name
+        np.testing.assert_array_equal(per_param[0][name][0], per_param[1][name][0] if name not in targets.PHASES
+                                      else per_param[0][name][0])
+
+
+def test_per_image_waves_is_data_not_shape():
+    """The three modes share one compiled target program (no compile per mode)."""
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def build(key, setting):
+        return targets.make_targets(key, setting, IMAGES, 4)
+
+    out = {}
+    for mode in ("off", "phase", "all"):
+        s = ProxySetting.from_dict({"branches": 1, "signals": [["wave_l"]], "c_last": [4], "per_image_waves": mode})
+        out[mode] = np.asarray(build(jax.random.PRNGKey(0), s)[0])
+    np.testing.assert_array_equal(out["off"][1], out["off"][0])
+    assert not np.allclose(out["phase"][1], out["phase"][0]) and not np.allclose(out["all"], out["phase"])
