@@ -21,7 +21,7 @@ from .store import seed_mean
 
 def _as_setting(setting, space) -> ProxySetting:
     if setting is None or isinstance(setting, ProxySetting):
-        return setting or ProxySetting.default()
+        return setting or ProxySetting.for_space(space)
     if isinstance(setting, dict):
         return ProxySetting.from_dict(setting, max_branches=len(space.feature_channels))
     return ProxySetting.load(setting, max_branches=len(space.feature_channels))
@@ -30,7 +30,7 @@ def _as_setting(setting, space) -> ProxySetting:
 def score_per_seed(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> np.ndarray:
     """Eproxy scores `[n, n_seeds]` (lower = better). `archs`: encodings or any form the space
     parses (benchmark lists, strings); `seeds`: a count (seeds 0..K-1) or a list of seeds;
-    `setting`: None (the paper's default), a dict, a JSON path, or a `ProxySetting`."""
+    `setting`: None (the space's default, `eproxy settings`), a dict, a JSON path, or a `ProxySetting`."""
     if isinstance(space, str):
         space = load_space(space)
     encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))

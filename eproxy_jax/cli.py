@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier outputs of the baselines (default: the dataset's classes, 10 for a --truth file)")
     c.add_argument("--seed", type=nonneg("--seed"), default=0, help="weight-init seed of every proxy (default 0)")
     c.add_argument("--setting", help="Eproxy's setting: a name from `eproxy settings`, a JSON file (e.g. the output of "
-                   "eproxy dps) or an inline JSON object; default: the paper's")
+                   "eproxy dps) or an inline JSON object; default: the space's default setting")
     _add_images(c)
     _add_engine(c)
     c.add_argument("--out", help="output folder (default compare-<space>-<dataset>-n<N>-s<sample seed>)")

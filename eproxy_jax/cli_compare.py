@@ -25,7 +25,7 @@ def validate(args) -> dict:
     from . import baselines, images, setting_spec
 
     spaces.info(args.space)
-    setting = setting_spec.load(args.setting) if args.setting else setting_spec.validate({})
+    _, setting = setting_spec.resolve(args.setting, args.space)
     if args.truth and not Path(args.truth).is_file():
         raise UsageError(f"--truth {args.truth}: file not found")
     if args.lower_is_better and not args.truth:

@@ -165,7 +165,7 @@ class Engine:
         CompileCounter.install()
         ensure_compilation_cache()
         self.space = space
-        self.setting = setting if setting is not None else ProxySetting.default()
+        self.setting = setting if setting is not None else ProxySetting.for_space(space)
         self.seeds = [int(s) for s in seeds]
         if images is None:
             from . import images as _images

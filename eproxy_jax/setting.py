@@ -56,7 +56,17 @@ class ProxySetting:
 
     @classmethod
     def default(cls) -> "ProxySetting":
+        """The package-wide default (`setting_spec.DEFAULT`); a space's own default, which
+        the CLI, the API and `Engine` use, is `for_space`."""
         return cls.from_dict({})
+
+    @classmethod
+    def for_space(cls, space) -> "ProxySetting":
+        """The default setting of a space (`eproxy settings` lists them): `space` is a space
+        object or its registry name."""
+        name = space if isinstance(space, str) else getattr(space, "name", "")
+        branches = 3 if isinstance(space, str) else min(3, len(space.feature_channels))
+        return cls.from_dict(spec.resolve(None, name, branches)[1], max_branches=branches)
 
     @classmethod
     def load(cls, path, max_branches: int = 3) -> "ProxySetting":

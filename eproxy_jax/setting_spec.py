@@ -135,11 +135,13 @@ def validate(d: dict, max_branches: int = 3) -> dict:
     return out
 
 
-def load(path: str | Path, max_branches: int = 3) -> dict:
+def load(path: str | Path, max_branches: int = 3, base: dict | None = None) -> dict:
     """Read and validate a setting: the name of a setting shipped with the package
     (`named_settings`; for a file of the same name write `./NAME`), a JSON file
     (`eproxy dps --out` writes this format) or, when the text starts with `{`, the JSON
-    object itself (`--setting '{"lr": 1.2}'`); fields not given keep the defaults."""
+    object itself (`--setting '{"lr": 1.2}'`). Fields a file or inline object does not give
+    come from `base` (a setting's fields, e.g. a space's default), then from the defaults; a
+    named setting is complete by itself."""
     text = str(path).strip()
     if text.startswith("{"):
         try:
@@ -161,6 +163,8 @@ def load(path: str | Path, max_branches: int = 3) -> dict:
             raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
     if isinstance(d, dict) and isinstance(d.get("setting"), dict):
         d = d["setting"]  # a DPS result file holds the setting under "setting"
+    if base and text not in named_settings() and isinstance(d, dict):
+        d = {**base, **d}
     return validate(d, max_branches)
 
 
@@ -193,9 +197,11 @@ def space_default(space: str) -> str:
 def resolve(arg: str | None, space: str, max_branches: int = 3) -> tuple:
     """`--setting ARG` for `space`: (its name, the validated setting). No ARG: the space's
     default setting; a named setting keeps its name, a file is `file:<its file name>`,
-    inline JSON is "inline"."""
-    text = space_default(space) if arg is None else str(arg).strip()
-    setting = load(text, max_branches)
+    inline JSON is "inline". The fields a file or inline object leaves out are the space's
+    default setting's (`--setting '{"lr": 1.2}'` changes only lr)."""
+    default = space_default(space)
+    text = default if arg is None else str(arg).strip()
+    setting = load(text, max_branches, base=named_settings()[default]["setting"])
     if text.startswith("{"):
         return "inline", setting
     return (text if text in named_settings() else f"file:{Path(text).name}"), setting
