@@ -23,6 +23,9 @@ def test_wheel_install_scores_outside_the_tree(tmp_path):
         for file in filter(None, info.datasets.values()):
             assert f"spaces/data/{file}" in names, (name, file)
     assert "eproxy_jax/data/cifar10/ATTRIBUTION.md" in names and "spaces/data/ORIGIN.md" in names
+    from eproxy_jax import setting_spec   # the named settings (--setting NAME) and each space's default
+    for f in list(setting_spec.SETTINGS_DIR.glob("*.json")) + [setting_spec.SETTINGS_DIR / "README.md"]:
+        assert f"eproxy_jax/data/settings/{f.name}" in names, f.name
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
