@@ -58,7 +58,8 @@ def install():
     global _pending
     if threading.current_thread() is not threading.main_thread():
         return None
-    _pending = None
+    if not any(signal.getsignal(s) is _handler for s in SIGNALS):
+        _pending = None   # a fresh start (installed already, e.g. by __main__: a signal seen stays)
     # a signal the parent ignores (a background job's SIGINT, nohup) stays ignored
     prev = {s: signal.signal(s, _handler) for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     hook = sys.unraisablehook
@@ -68,10 +69,14 @@ def install():
 
 
 def restore(saved):
-    """Put back the handlers `install` replaced."""
+    """Put back the handlers `install` replaced; a remembered signal is forgotten unless those
+    are ours too (then the caller still reports it)."""
+    global _pending
     if saved is None:
         return
     prev, hook = saved
+    if not any(h is _handler for h in prev.values()):
+        _pending = None
     for s, h in prev.items():
         signal.signal(s, h)
     sys.unraisablehook = hook
