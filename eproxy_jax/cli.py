@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .cli_args import (EXIT_USAGE, ArgError, Parser, UsageError, int_at_least, nonneg,  # noqa: F401
                        positive, space_option)
+from . import runguard, runlock
 from .version import SCORING_VERSION
 
 
@@ -233,8 +234,6 @@ def _shard(v):
 
 
 def cmd_bench(args) -> int:
-    import subprocess
-
     import spaces
     from . import bench
 
@@ -246,6 +245,17 @@ def cmd_bench(args) -> int:
             raise UsageError(f"{name}: needs the NDS file {files[name]} in --nds-dir")
     if args.out:  # checked before the first space's minutes of work, not after
         check_out_file("--out", args.out)
+        with runlock.hold(args.out):   # one writer per --out
+            return _bench(args, names)
+    return _bench(args, names)
+
+
+def _bench(args, names) -> int:
+    """Time each space of `names` in a worker process; finished spaces are kept in --out."""
+    import subprocess
+
+    from . import bench
+
     options = dict(args.space_option)
     done = {}
     if args.out and Path(args.out).is_file():
@@ -281,7 +291,7 @@ def cmd_bench(args) -> int:
             print(f"  {r['ms_mean']:,.1f} ms/arch (median {r['ms_median']:,.1f}), compile {r['compile_s']:.1f} s, "
                   f"{r['programs']} program(s)", file=sys.stderr, flush=True)
         if args.out and "error" not in r:
-            with open(args.out, "a") as f:
+            with runguard.critical(), open(args.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
     print(bench.table(rows))
     if args.json:
@@ -301,15 +311,17 @@ def cmd_merge(args) -> int:
     if any(Path(p).resolve() == Path(args.out).resolve() for p in args.inputs):
         raise UsageError(f"{args.out}: the output must not be one of the inputs")
     check_out_file("out", args.out, parent_must_exist=False)
-    r = merge(args.inputs, args.out)
+    with runlock.hold(args.out):
+        r = merge(args.inputs, args.out)
     rows = r["records"]
     result = {k: v for k, v in r.items() if k not in ("meta", "records")}
     result["space"] = r["meta"].get("space")
     score = [float(x["score"]) for x in rows]
     truth = [x["truth"] for x in rows]
     result["spearman"] = result["kendall"] = None
+    lower = merged_lower_is_better(r["meta"], args.lower_is_better)
     if rows and all(truth) and len(rows) >= 2:
-        t = np.asarray([float(x) for x in truth]) * (-1.0 if args.lower_is_better else 1.0)
+        t = np.asarray([float(x) for x in truth]) * (-1.0 if lower else 1.0)
         result["spearman"] = _finite(metrics.spearman(np.asarray(score), t))
         result["kendall"] = _finite(metrics.kendall(np.asarray(score), t))
     for f in result["inputs"]:
@@ -319,6 +331,18 @@ def cmd_merge(args) -> int:
     if args.json:
         print(json.dumps(result, allow_nan=False))
     return 0
+
+
+def merged_lower_is_better(meta: dict, flag: bool) -> bool:
+    """The truth direction of merged files: recorded in their run identity (files from before it
+    was recorded: --lower-is-better)."""
+    truth = meta.get("truth", ...)
+    if truth is ...:
+        return flag
+    lower = bool(truth and truth.get("lower_is_better"))
+    if flag and not lower:
+        raise UsageError("--lower-is-better: the merged files record higher-is-better truth")
+    return lower
 
 
 def _probability(v):
@@ -385,11 +409,27 @@ def image_kind(spec: str) -> str:
     return spec if spec == "bundled" or spec.startswith("tfds:") else "folder"
 
 
-def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images,
-               setting_name: str | None = None) -> dict:
-    """What an Eproxy results file's run hash covers: among it the full resolved setting and
-    its name (`--setting NAME`, a file's path, "inline"; without one, the named setting it
-    equals, or "custom")."""
+def truth_identity(truth_file, dataset, lower_is_better=False):
+    """The truth source of a run, for its identity: the truth file's content hash (its name and
+    the --dataset label do not matter) or the space's table (`dataset`), with the
+    lower-is-better flag; None for a run without truth (--archs)."""
+    import hashlib
+    if truth_file:
+        try:
+            sha = hashlib.sha256(Path(truth_file).read_bytes()).hexdigest()[:16]
+        except OSError as e:
+            raise UsageError(f"--truth {truth_file}: {e.strerror or e}") from None
+        return {"source": f"file-sha256:{sha}", "lower_is_better": bool(lower_is_better)}
+    if dataset is None:
+        return None
+    return {"source": f"dataset:{dataset}", "lower_is_better": False}
+
+
+def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed: int, raw_images, *,
+               truth, setting_name: str | None = None) -> dict:
+    """What an Eproxy results file's run hash covers (`truth`: `truth_identity`): among it
+    the full resolved setting and its name (`--setting NAME`, a file's path, "inline";
+    without one, the named setting it equals, or "custom")."""
     import hashlib
 
     from . import setting_spec
@@ -401,7 +441,7 @@ def score_meta(space: str, config: dict, setting, seeds, images: str, image_seed
         "proxy": f"eproxy-jax/{SCORING_VERSION}", "space": space, "space_config": config, "setting": d,
         "setting_name": setting_name or setting_spec.name_of(d),
         "seeds": list(seeds), "images": image_kind(images), "image_seed": image_seed,
-        "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16],
+        "images_sha": hashlib.sha256(raw_images.tobytes()).hexdigest()[:16], "truth": truth,
     }
 
 
@@ -476,9 +516,7 @@ def cmd_score(args, pre: dict) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    from . import engine as engine_mod
     from . import images as images_mod
-    from . import metrics
     from .setting import ProxySetting
     from .store import ResultStore
 
@@ -503,16 +541,29 @@ def cmd_score(args, pre: dict) -> int:
                                      tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images,
-                      pre["setting_name"])
+                      truth=truth_identity(args.truth, dataset, args.lower_is_better), setting_name=pre["setting_name"])
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
-    store = ResultStore(out, meta, seeds)
+    with runlock.hold(out):
+        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, truth, ids, dataset,
+                             raw_images, t0)
+
+
+def _score_locked(args, store, space, setting, encs, truth, ids, dataset, raw_images, t0) -> int:
+    """`eproxy score` with its results file locked: score what it lacks, report."""
+    import numpy as np
+
+    from . import engine as engine_mod
+    from . import images as images_mod
+    from . import metrics
+    seeds, out = store.seeds, store.path
 
     todo = pending(store, ids)
     resumed = len(set(ids)) - len(todo)
 
     cache = enable_cache(args)
     import jax
+    runguard.check()   # a signal whose exception a gc callback swallowed while jax loaded
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     score_s, compile_s, prepare_s, programs, n_dev = 0.0, 0.0, 0.0, 0, None
     engine_mod.CompileCounter.install()
@@ -593,13 +644,30 @@ def _report(r: dict):
 
 
 def main(argv=None) -> int:
+    saved = runguard.install()   # first: a signal at any later moment ends the run with one line
+    ctx = {"prog": "eproxy"}   # error lines start with the command, as argparse's own do
+    try:
+        code = _dispatch(argv, ctx)
+        runguard.check()
+        return code
+    except runguard.Interrupted as e:
+        print(runguard.stopped_line(ctx["prog"], e), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:   # handlers could not be installed (not the main thread)
+        print("eproxy: interrupted; finished results are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+    finally:
+        runguard.restore(saved)
+
+
+def _dispatch(argv, ctx) -> int:
     parser = build_parser()
-    prog = "eproxy"   # error lines start with the command, as argparse's own do
+    prog = ctx["prog"]
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             raise UsageError("missing command (try: eproxy score nb201 --limit 200)")
-        prog = f"eproxy {args.command}"
+        prog = ctx["prog"] = f"eproxy {args.command}"
         if args.command == "dps":
             from . import cli_dps
             return cli_dps.cmd_dps(args, cli_dps.validate(args))
@@ -634,9 +702,13 @@ def main(argv=None) -> int:
             print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; results so far are saved, rerun the same command to resume", file=sys.stderr)
-        return 130
+    except OSError as e:
+        if e.filename is None:   # not a file's problem: a bug, with its traceback
+            raise
+        # a file that cannot be written or read (disk full, permissions) where no writer said
+        # more: one line naming it; the resumable files are kept by their writers
+        print(f"{prog}: {e.filename}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

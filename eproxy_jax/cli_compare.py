@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import runguard, runlock
 from .cli import UsageError, _finite, check_truth_file, enable_cache, make_engine
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
@@ -25,7 +26,7 @@ def validate(args) -> dict:
     from . import baselines, images, setting_spec
 
     spaces.info(args.space)
-    _, setting = setting_spec.resolve(args.setting, args.space)
+    setting_name, setting = setting_spec.resolve(args.setting, args.space)
     if args.truth and not Path(args.truth).is_file():
         raise UsageError(f"--truth {args.truth}: file not found")
     if args.lower_is_better and not args.truth:
@@ -55,10 +56,16 @@ def validate(args) -> dict:
         raise UsageError(f"--out {out}: directory {parent} does not exist")
     if not os.access(out if out.is_dir() else parent, os.W_OK):
         raise UsageError(f"--out {out}: not writable")
-    return {"dataset": dataset, "proxies": proxies, "out": out, "setting": setting}
+    return {"dataset": dataset, "proxies": proxies, "out": out, "setting": setting, "setting_name": setting_name}
 
 
 def cmd_compare(args, pre: dict) -> int:
+    """The comparison with its output folder locked (`<out>.lock`): one writer per folder."""
+    with runlock.hold(pre["out"]):
+        return _compare(args, pre)
+
+
+def _compare(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
     import numpy as np
@@ -69,7 +76,7 @@ def cmd_compare(args, pre: dict) -> int:
     from . import engine as engine_mod
     from . import images as images_mod
     from .baselines.runner import BaselineEngine
-    from .cli import draw_limit, image_kind, load_space_arg, pending, score_meta
+    from .cli import draw_limit, image_kind, load_space_arg, pending, score_meta, truth_identity
     from .setting import ProxySetting
     from .store import ResultStore
 
@@ -81,6 +88,7 @@ def cmd_compare(args, pre: dict) -> int:
     num_classes = args.num_classes or spaces.info(args.space).classes.get(dataset, 10)
     sign = -1.0 if args.lower_is_better else 1.0  # files keep the metric as given
     file_truth = [sign * float(t) for t in truth]
+    truth_id = truth_identity(args.truth, dataset, args.lower_is_better)
 
     base = [p for p in proxies if p != "eproxy"]
     if base and not space.has_classifier:
@@ -96,6 +104,7 @@ def cmd_compare(args, pre: dict) -> int:
     except OSError as e:
         raise UsageError(f"--out {out}: {e.strerror or e}") from None
     import jax
+    runguard.check()
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
 
     results: dict[str, dict] = {}
@@ -108,7 +117,8 @@ def cmd_compare(args, pre: dict) -> int:
                                   tfds_data_dir=args.tfds_data_dir)
         setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
         store = ResultStore(out / "eproxy.csv", score_meta(args.space, config, setting, [args.seed], args.images,
-                                                           args.image_seed, raw), [args.seed])
+                                                           args.image_seed, raw, truth=truth_id,
+                                                           setting_name=pre["setting_name"]), [args.seed])
         todo = pending(store, ids)
         rec = {"compile_s": 0.0, "score_s": 0.0, "scored": len(todo), "batch": 16}
         if todo:
@@ -130,7 +140,7 @@ def cmd_compare(args, pre: dict) -> int:
         for p in base:
             info = baselines.PROXIES[p]
             meta = {"proxy": p, "version": BASELINE_VERSION, "space": args.space, "space_config": config,
-                    "seed": args.seed, "num_classes": num_classes, "higher_is_better": True}
+                    "seed": args.seed, "num_classes": num_classes, "higher_is_better": True, "truth": truth_id}
             if info.data:
                 meta.update({"images": image_kind(args.images), "image_seed": args.image_seed,
                              "batch": args.batch_size, "images_sha": images_sha})

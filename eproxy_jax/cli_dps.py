@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import UsageError, _finite, check_out_file, _read_json_list, check_truth_file, enable_cache, load_space_arg
+from . import runguard, runlock
+from .cli import (UsageError, _finite, _read_json_list, check_out_file, check_truth_file, enable_cache,
+                  load_space_arg, truth_identity)
+from .version import SCORING_VERSION
 
 
 def validate(args) -> dict:
@@ -42,6 +45,12 @@ def validate(args) -> dict:
 
 
 def cmd_dps(args, pre: dict) -> int:
+    """The DPS run with its state locked (`<out>.state.lock`): one writer per state file."""
+    with runlock.hold(f"{pre['out']}.state"):
+        return _dps(args, pre)
+
+
+def _dps(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
     import numpy as np
@@ -75,7 +84,11 @@ def cmd_dps(args, pre: dict) -> int:
             "train": [space.arch_id(e) for e in tr_encs], "truth": [float(x) for x in tr_truth],
             "cycles": args.cycles, "population": args.population, "sample": args.sample, "mutation": args.mutation,
             "batch": args.batch, "seed": args.seed, "proxy_seed": args.proxy_seed, "images": raw.tobytes().hex()[:64],
-            "max_channels": args.max_channels, "max_kernel": args.max_kernel}
+            "max_channels": args.max_channels, "max_kernel": args.max_kernel,
+            # the run's identity names where the truth came from and the scores' version too
+            "proxy": f"eproxy-jax/{SCORING_VERSION}",
+            "truth_source": truth_identity(args.truth, dataset, args.lower_is_better),
+            "train_truth_source": truth_identity(args.train_truth, None, args.lower_is_better)}
     state_path = Path(f"{out}.state")
     resumed = state_path.exists()
 
@@ -113,11 +126,9 @@ def cmd_dps(args, pre: dict) -> int:
         "keep_default": args.keep_default, "kept_default": res["kept_default"],
         "searched_setting": res["searched_setting"], "fitness": _finite(res["fitness"]),
     }
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"setting": res["setting"], "fitness": result["fitness"],
-                               "history_fitness": res["history_fitness"],
-                               "meta": {k: v for k, v in result.items() if k not in ("setting", "fitness")}}, indent=1))
-    os.replace(tmp, out)
+    _write_setting(out, {"setting": res["setting"], "fitness": result["fitness"],
+                         "history_fitness": res["history_fitness"],
+                         "meta": {k: v for k, v in result.items() if k not in ("setting", "fitness")}})
     if args.plot:
         dps_run.plot(res["history_fitness"], res["default_fitness"], args.plot,
                      title=f"DPS on {args.space}/{dataset}, seed {args.seed}")
@@ -132,3 +143,17 @@ def cmd_dps(args, pre: dict) -> int:
     if args.json:
         print(json.dumps(result, allow_nan=False))
     return 0
+
+
+def _write_setting(out: Path, doc: dict) -> None:
+    """The best setting's JSON, renamed into place whole (the state keeps the run meanwhile)."""
+    from .store import StoreError
+    tmp = out.with_name(out.name + ".tmp")
+    with runguard.critical():
+        try:
+            tmp.write_text(json.dumps(doc, indent=1))
+            os.replace(tmp, out)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write {out}: {e.strerror or e}; the search is kept in {out}.state, "
+                             "rerun the same command to write it once fixed") from None

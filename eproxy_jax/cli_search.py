@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import runguard, runlock
 from .cli import UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine
 from .cli_args import int_at_least, nonneg, positive
 
@@ -89,10 +90,8 @@ def cmd_search(args, pre: dict) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    from . import engine as engine_mod
     from . import images as images_mod
-    from . import search
-    from .cli import score_meta
+    from .cli import score_meta, truth_identity
     from .setting import ProxySetting
     from .store import ResultStore
 
@@ -102,15 +101,28 @@ def cmd_search(args, pre: dict) -> int:
     raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
                               tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.seeds))
-    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw, pre["setting_name"])
+    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw,
+                      truth=truth_identity(args.truth, dataset, args.lower_is_better), setting_name=pre["setting_name"])
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta)
-    store = ResultStore(out, meta, seeds)
+    with runlock.hold(out):
+        return _search_locked(args, ResultStore(out, meta, seeds), space, setting, encs, truth, ids, dataset,
+                              images_mod.normalise(raw), t0)
+
+
+def _search_locked(args, store, space, setting, encs, truth, ids, dataset, images, t0) -> int:
+    """`eproxy search` with its results file locked."""
+    import numpy as np
+
+    from . import engine as engine_mod
+    from . import search
+    seeds, out = store.seeds, store.path
     cache = enable_cache(args)
     import jax
+    runguard.check()
 
     engine_mod.CompileCounter.install()
     compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
-    eng = make_engine(engine_mod, args, space, setting, seeds, images_mod.normalise(raw))
+    eng = make_engine(engine_mod, args, space, setting, seeds, images)
     batch = min(args.batch or eng.chunk, args.population)
     budget = min(args.budget, len(encs))
     random_only = args.strategy == "random"
@@ -122,6 +134,7 @@ def cmd_search(args, pre: dict) -> int:
     sign = -1.0 if args.lower_is_better else 1.0
     stopped = "budget"
     while int(state.told) < budget:
+        runguard.check()
         if args.seconds is not None and time.perf_counter() - t0 > args.seconds:
             stopped = "seconds"
             break

@@ -14,6 +14,8 @@ import hashlib
 import json
 import os
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,8 @@ import numpy as np
 from . import dps, metrics
 from .dps_eval import PER_BRANCH_REAL, Evaluator, bucket_of, buckets_for_limits
 from .setting_spec import validate
-from .store import StateError
+from . import runguard
+from .store import StateError, difference
 
 
 def _key(*ints) -> np.ndarray:
@@ -73,37 +76,73 @@ def _fitness(scores: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.asarray([metrics.spearman(row, truth) for row in scores], np.float32)
 
 
-def _save_state(path: Path, state, meta_hash: str, batches: int, default_fitness: float, pending=None):
-    """`pending`: (genomes, fitness, scored mask) of the batch being scored, so an interrupt
-    loses at most one evaluator call, not the whole batch."""
-    arrays = {f: np.asarray(getattr(state, f)) for f in
-              ("genomes", "fitness", "told", "best_genome", "best_fitness", "history_genomes", "history_fitness")}
+_FIELDS = ("genomes", "fitness", "told", "best_genome", "best_fitness", "history_genomes", "history_fitness")
+# what a damaged state file raises inside numpy: empty (EOFError), truncated or bit-flipped zip
+# (BadZipFile, zlib.error), missing keys (KeyError)
+_DAMAGED = (OSError, EOFError, KeyError, ValueError, IndexError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+def _save_state(path: Path, state, meta_hash: str, batches: int, default_fitness: float, pending=None,
+                meta_json: str = ""):
+    """Written to a temporary file, then renamed over the state: a kill leaves the old state or
+    the new one, never a mix. `pending`: (genomes, fitness, scored mask) of the batch being
+    scored, so an interrupt loses at most one evaluator call, not the whole batch. `meta_json`:
+    the run's arguments, so a refused resume can say what differs."""
+    arrays = {f: np.asarray(getattr(state, f)) for f in _FIELDS}
     if pending is not None:
         arrays.update(pending_genomes=pending[0], pending_fitness=pending[1], pending_scored=pending[2])
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta_hash=np.asarray(meta_hash), batches=np.asarray(batches),
-             default_fitness=np.asarray(default_fitness, np.float32), **arrays)
-    os.replace(tmp, path)
+    with runguard.critical():
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, meta_hash=np.asarray(meta_hash), meta_json=np.asarray(meta_json),
+                         batches=np.asarray(batches), default_fitness=np.asarray(default_fitness, np.float32),
+                         **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StateError(f"cannot write the resume state {path}: {e.strerror or e}; the state saved before "
+                             "is kept, rerun the same command to continue once fixed") from None
 
 
-def _load_state(path: Path, state, meta_hash: str):
+def _other_run(path: Path, arrays: dict, meta_json: str) -> StateError:
+    what = ""
+    if "meta_json" in arrays and meta_json:
+        what = " (" + difference(json.loads(str(arrays["meta_json"])), json.loads(meta_json), "state", "this run",
+                                 labels={"truth": "train truth values"}) + ")"
+    return StateError(f"resume state {path} belongs to a run with other arguments{what}; delete it or choose "
+                      "another --out")
+
+
+def _load_state(path: Path, state, meta_hash: str, meta_json: str = ""):
     try:
         z = np.load(path)
-        if str(z["meta_hash"]) != meta_hash:
-            raise StateError(f"resume state {path} belongs to a run with other arguments; "
-                             f"delete it or choose another --out")
-        fields = {f: z[f] for f in ("genomes", "fitness", "told", "best_genome", "best_fitness",
-                                    "history_genomes", "history_fitness")}
-        if fields["history_fitness"].shape != np.asarray(state.history_fitness).shape:
-            raise StateError(f"resume state {path} has another number of cycles")
-        pending = None
-        if "pending_genomes" in z.files:
-            pending = (z["pending_genomes"], z["pending_fitness"], z["pending_scored"])
-        return state.replace(**fields), int(z["batches"]), float(z["default_fitness"]), pending
-    except (OSError, KeyError, ValueError) as e:
-        if isinstance(e, StateError):
-            raise
-        raise StateError(f"resume state {path} is unreadable ({type(e).__name__}); delete it to start over") from None
+        try:
+            return _state_from(path, z, state, meta_hash, meta_json)
+        finally:
+            if hasattr(z, "close"):   # an .npz archive (another .npy is an array)
+                z.close()
+    except StateError:
+        raise
+    except _DAMAGED as e:
+        raise StateError(f"resume state {path} is damaged ({type(e).__name__}); delete it to start over") from None
+
+
+def _state_from(path: Path, z, state, meta_hash: str, meta_json: str):
+    if not hasattr(z, "files"):   # np.load of another .npy gives an array
+        raise StateError(f"resume state {path} is damaged (an array, not a DPS state); delete it to start over")
+    arrays = {k: z[k] for k in z.files}   # every member read (and CRC-checked) before any is trusted
+    if str(z["meta_hash"]) != meta_hash:
+        raise _other_run(path, arrays, meta_json)
+    fields = {f: arrays[f] for f in _FIELDS}
+    if fields["history_fitness"].shape != np.asarray(state.history_fitness).shape:
+        raise StateError(f"resume state {path} has another number of cycles")
+    pending = None
+    if "pending_genomes" in arrays:
+        pending = (arrays["pending_genomes"], arrays["pending_fitness"], arrays["pending_scored"])
+    return state.replace(**fields), int(arrays["batches"]), float(arrays["default_fitness"]), pending
 
 
 def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycles=200, population=40, sample=10,
@@ -176,10 +215,11 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         return np.stack(rows)
 
     state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
-    meta_hash = hashlib.sha256(json.dumps(meta or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    meta_json = json.dumps(meta or {}, sort_keys=True, default=str)
+    meta_hash = hashlib.sha256(meta_json.encode()).hexdigest()[:16]
     batches, default_fitness, pending = 0, None, None
     if state_path is not None and Path(state_path).exists():
-        state, batches, default_fitness, pending = _load_state(Path(state_path), state, meta_hash)
+        state, batches, default_fitness, pending = _load_state(Path(state_path), state, meta_hash, meta_json)
     if default_fitness is None:
         default_fitness = float(_fitness(score([{}]), train_truth)[0])
     while int(state.told) < cycles:
@@ -208,12 +248,13 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
             scored[sel] = True
             if k + eval_batch < len(todo):
                 if state_path is not None:
-                    _save_state(Path(state_path), state, meta_hash, batches, default_fitness, (genomes, fit, scored))
+                    _save_state(Path(state_path), state, meta_hash, batches, default_fitness, (genomes, fit, scored),
+                                meta_json)
                 report()
         state = dps.tell(state, genomes, fit, np.int32(n_valid))
         batches += 1
         if state_path is not None:
-            _save_state(Path(state_path), state, meta_hash, batches, default_fitness)
+            _save_state(Path(state_path), state, meta_hash, batches, default_fitness, meta_json=meta_json)
         report()
     search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
     best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)

@@ -216,10 +216,12 @@ def test_results_meta_holds_the_full_setting_and_its_name():
     h, meta, _, _ = read_results(path)
     raw = images.load_raw(meta["images"], n=16, seed=meta["image_seed"], size=32)
 
-    def rebuilt(name=None, **extra):
+    def rebuilt(name=None, **extra):   # that file predates the truth source in the identity
         setting = ProxySetting.from_dict({**meta["setting"], **extra})
-        return score_meta(meta["space"], meta["space_config"], setting, meta["seeds"], meta["images"],
-                          meta["image_seed"], raw, name)
+        m = score_meta(meta["space"], meta["space_config"], setting, meta["seeds"], meta["images"],
+                       meta["image_seed"], raw, truth=None, setting_name=name)
+        assert m.pop("truth") is None
+        return m
 
     assert meta["proxy"] == "eproxy-jax/2" and run_hash(rebuilt(dead_last=False)) != h
     m = rebuilt()

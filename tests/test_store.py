@@ -94,7 +94,7 @@ def test_load_results_reads_columns_and_space(tmp_path):
     architectures with the space named in its meta (MACs as the space computes them)."""
     import numpy as np
 
-    from eproxy_jax.store import load_results
+    from eproxy_jax.store import header_text, load_results
     from spaces import load_space
     sp = load_space("nb201")
     enc = [sp.parse(r) for r in ([[3], [3, 1], [2, 4, 3]], [[0], [1, 2], [3, 4, 0]], [[1], [1, 1], [1, 1, 1]])]
@@ -112,6 +112,6 @@ def test_load_results_reads_columns_and_space(tmp_path):
     ResultStore(q, META, [0, 1]).append(ids[:2], [[1.0, 1.0], [2.0, 2.0]], [90.0, None])
     t = load_results(q)
     assert t.truth is None and t.has_truth_column
-    e = tmp_path / "e.csv"                         # no rows at all
-    ResultStore(e, META, [0, 1])
+    e = tmp_path / "e.csv"                         # no rows at all (a header-only file)
+    e.write_text(header_text(META, ResultStore(e, META, [0, 1]).columns))
     assert len(load_results(e)) == 0 and load_results(e).macs().shape == (0,)
