@@ -601,7 +601,7 @@ def _score_locked(args, store, space, setting, encs, truth, ids, dataset, raw_im
         "device": device, "diverged": int(sum(diverged)), "dead": int(np.isposinf(mean).sum()),
         "seeds": len(seeds), "scored": len(todo),
         "resumed": resumed, "out": str(out), "cache_dir": cache, "setting": setting.to_dict(),
-        "setting_name": meta["setting_name"],
+        "setting_name": store.meta["setting_name"],
         # scoring programs (one per shape bucket used) and all XLA compilations of this run
         # (persistent-cache hits are counted apart)
         "programs": programs, "devices": n_dev, "compiles": engine_mod.CompileCounter.compiles - compiles0,

@@ -186,7 +186,7 @@ def _search_locked(args, store, space, setting, encs, truth, ids, dataset, image
         "programs": eng.programs, "devices": eng.devices, "compiles": engine_mod.CompileCounter.compiles - compiles0,
         "cache_hits": engine_mod.CompileCounter.cache_hits - hits0, "cache_dir": cache,
         "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "out": str(out),
-        "setting": setting.to_dict(), "setting_name": meta["setting_name"],
+        "setting": setting.to_dict(), "setting_name": store.meta["setting_name"],
     }
     lines = [f"search {args.space} ({args.strategy}, seed {args.seed}): {result['evaluated']} architectures evaluated "
              f"of {len(encs)} ({scored} scored now, {reused} from {out}), stopped by {stopped}, {result['wall_s']:.1f} s"]
