@@ -21,7 +21,7 @@ from pathlib import Path
 from .cli_args import (EXIT_USAGE, ArgError, Parser, UsageError, int_at_least, nonneg,  # noqa: F401
                        positive, space_option)
 from . import runguard, runlock
-from .version import SCORING_VERSION
+from .version import SCORING_VERSION, __version__
 
 
 def check_out_file(flag: str, path, *, parent_must_exist: bool = True) -> Path:
@@ -85,6 +85,7 @@ def _add_engine(p):
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="eproxy", description="Eproxy / DPS zero-training NAS proxy in JAX")
+    p.add_argument("--version", action="version", version=f"eproxy-jax {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
     s = sub.add_parser("score", help="score architectures of a space with Eproxy")
     _add_truth(s)
@@ -494,11 +495,27 @@ def enable_cache(args):
                          f"{e.strerror or e}") from None
 
 
+RESULTS_DIR = Path("eproxy-results")
+
+
+def results_dir() -> Path:
+    """The default results folder in the working directory. Created with a `.gitignore` of
+    `*` inside (as pytest marks its cache), so a git checkout it lands in ignores it."""
+    if not RESULTS_DIR.is_dir():
+        try:
+            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+            (RESULTS_DIR / ".gitignore").write_text("# created by eproxy-jax: results stay out of git\n*\n")
+        except OSError as e:
+            raise UsageError(f"cannot create {RESULTS_DIR}/ in {Path.cwd()}: {e.strerror or e}; "
+                             "give --out") from None
+    return RESULTS_DIR
+
+
 def default_results_path(space: str, dataset, meta: dict, suffix: str = "") -> Path:
     """Where a scoring run's results go without --out: one file per run hash, so `score`
     and `search` runs of the same proxy configuration share (and resume) it."""
     from .store import run_hash
-    return Path("eproxy-results") / f"{space}_{dataset or 'archs'}_{run_hash(meta)[:8]}{suffix}.csv"
+    return results_dir() / f"{space}_{dataset or 'archs'}_{run_hash(meta)[:8]}{suffix}.csv"
 
 
 def make_engine(engine_mod, args, space, setting, seeds, images, **kw):

@@ -13,25 +13,65 @@ FORMATS = (".png", ".svg", ".pdf")
 
 
 def render(graphs: list, path, dpi: int = 150) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"{path}: the drawing must end in {', '.join(FORMATS)}")
-    layouts = [_layout(g) for g in graphs]
-    widest = max(len(g["nodes"]) for g in graphs)
-    heights = [2 * lay["reach"] + 0.8 for lay in layouts]
-    fig, axes = plt.subplots(len(graphs), 1, figsize=(max(6.0, 1.6 * widest), sum(0.9 * h + 0.5 for h in heights)),
-                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    fig = figure(graphs)
+    import matplotlib
     with matplotlib.rc_context({"svg.fonttype": "none"}):
-        for ax, g, lay in zip(axes[:, 0], graphs, layouts):
-            _draw_one(ax, g, lay)
-        fig.tight_layout()
         fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def figure(graphs: list):
+    """The drawing as a matplotlib figure: one row per graph, every title inside the figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layouts = [_layout(g) for g in graphs]
+    widest = max(len(g["nodes"]) for g in graphs)
+    heights = [2 * lay["reach"] + 0.8 for lay in layouts]
+    width = max(6.0, 1.6 * widest)
+    titles = [_wrap(g["title"], width) for g in graphs]
+    heights = [h + 0.35 * (t.count("\n")) for h, t in zip(heights, titles)]
+    fig, axes = plt.subplots(len(graphs), 1, figsize=(width, sum(0.9 * h + 0.5 for h in heights)),
+                             squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, g, lay, title in zip(axes[:, 0], graphs, layouts, titles):
+        _draw_one(ax, g, lay)
+        ax.set_title(title, fontsize=_TITLE_PT)
+    fig.tight_layout()
+    _shrink_titles(fig, axes[:, 0])
+    return fig
+
+
+_TITLE_PT = 8
+_CHAR_IN = 0.62 * _TITLE_PT / 72     # a generous average glyph width at the title's size, inches
+
+
+def _wrap(title: str, width_in: float) -> str:
+    """Break a title that would not fit the figure's width into lines (at spaces, else
+    anywhere: NB201 strings and TransNAS ids have no spaces)."""
+    import textwrap
+    per_line = max(10, int(0.95 * width_in / _CHAR_IN))
+    return "\n".join(textwrap.wrap(title, per_line, break_long_words=True, break_on_hyphens=False)) or title
+
+
+def _shrink_titles(fig, axes):
+    """Wrapping estimates glyph widths; a title still wider than the figure is shrunk to fit."""
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        t = ax.title
+        size = t.get_fontsize()
+        while size > 4 and t.get_window_extent(renderer).width > 0.98 * fig.bbox.width:
+            size -= 0.5
+            t.set_fontsize(size)
+        box = t.get_window_extent(renderer)
+        if box.x0 < 0 or box.x1 > fig.bbox.width:   # centred over an off-centre axes: centre it on the figure
+            t.set_x(ax.transAxes.inverted().transform((fig.bbox.width / 2, 0))[0])
 
 
 def _layout(g) -> dict:
@@ -58,7 +98,6 @@ def _draw_one(ax, g, lay):
     from matplotlib.path import Path as MPath
 
     n = len(g["nodes"])
-    ax.set_title(g["title"], fontsize=8)
     ax.set_xlim(-0.7, n - 0.3)
     ax.set_ylim(-lay["reach"], lay["reach"])
     ax.axis("off")

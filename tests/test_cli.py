@@ -229,3 +229,37 @@ def test_results_meta_holds_the_full_setting_and_its_name():
     assert set(m["setting"]) == set(setting_spec.FIELDS) and m["setting"]["dead_last"] is True
     assert m["setting_name"] == "default" and rebuilt(dead_last=False)["setting_name"] == "custom"
     assert rebuilt("paper")["setting_name"] == "paper" and run_hash(rebuilt("paper")) != run_hash(m)
+
+
+def test_version_flag(capsys):
+    from eproxy_jax import __version__
+    from eproxy_jax.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"eproxy-jax {__version__}"
+    tomllib = pytest.importorskip("tomllib")    # Python 3.11+: pyproject reads the version from version.py
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "eproxy_jax.version.__version__"}
+
+
+def test_default_results_folder_is_git_ignored(tmp_path, monkeypatch):
+    """The folder the CLI creates for results without --out holds a `.gitignore` of `*`; a
+    folder the user made keeps what they put there."""
+    from eproxy_jax.cli import default_results_path
+    monkeypatch.chdir(tmp_path)
+    path = default_results_path("nb201", "cifar10", {"space": "nb201"})
+    assert path.parent.resolve() == (tmp_path / "eproxy-results").resolve()
+    assert (tmp_path / "eproxy-results" / ".gitignore").read_text().splitlines()[-1] == "*"
+    if subprocess.run(["git", "--version"], capture_output=True).returncode == 0:
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+        path.write_text("x\n")
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+        assert st.stdout == "", st.stdout             # neither the results nor the .gitignore show up
+    mine = tmp_path / "other"
+    (mine / "eproxy-results").mkdir(parents=True)
+    monkeypatch.chdir(mine)
+    default_results_path("nb201", "cifar10", {"space": "nb201"})
+    assert not (mine / "eproxy-results" / ".gitignore").exists()

@@ -95,3 +95,32 @@ def test_cli_draw(tmp_path):
                          (["nbmr", rec, "--out", "x.png"], "drawing is not available"),
                          (["nb999", "x", "--out", "x.png"], "unknown space")):
         _one_line_error(run(["draw", *args], tmp_path), needle)
+
+
+def _titles_inside(fig):
+    """Every axes title's drawn box lies inside the figure (a clipped title does not)."""
+    renderer = fig.canvas.get_renderer()
+    w, h = fig.bbox.width, fig.bbox.height
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    return all(b.x0 >= 0 and b.x1 <= w and b.y0 >= 0 and b.y1 <= h for b in boxes), boxes
+
+
+@pytest.mark.parametrize("case", ["nb201", "macro", "words", "one_node"])
+def test_long_titles_stay_inside_the_figure(case):
+    import matplotlib.pyplot as plt
+    if case == "nb201":      # a 107-character title without spaces on a 4-node figure
+        graphs = load_space("nb201").graphs(load_space("nb201").parse(
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"))
+    elif case == "macro":
+        macro = load_space("transnas-macro")
+        graphs = macro.graphs(macro.parse("64-412234-basic"))
+        graphs[0]["title"] += " " + "with a long note appended to the title " * 8
+    else:
+        nodes = ["0", "1"] if case == "words" else ["0"]
+        graphs = [{"title": "a drawing whose title goes on and on " * 8, "nodes": nodes,
+                   "edges": [(0, 1, "op")] if len(nodes) > 1 else []}]
+    fig = draw.figure(graphs)
+    ok, boxes = _titles_inside(fig)
+    assert ok, (case, [tuple(round(v) for v in b.extents) for b in boxes], fig.bbox.extents)
+    assert all(ax.title.get_text().replace("\n", "") for ax in fig.axes)   # nothing dropped
+    plt.close(fig)

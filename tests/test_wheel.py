@@ -15,6 +15,8 @@ def test_wheel_install_scores_outside_the_tree(tmp_path):
                     str(ROOT)], check=True, capture_output=True, timeout=600)
     (wheel,) = wheels.glob("eproxy_jax-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    from eproxy_jax import __version__
+    assert wheel.name.startswith(f"eproxy_jax-{__version__}-")      # pyproject reads eproxy_jax/version.py
     assert sum(n.startswith("eproxy_jax/data/cifar10/") and n.endswith(".png") for n in names) == 20
     for table in ("cifar10", "cifar100", "imagenet16-120"):
         assert f"spaces/data/nb201_{table}.json.gz" in names
@@ -46,3 +48,4 @@ def test_wheel_install_scores_outside_the_tree(tmp_path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["dataset"] == "cifar100" and res["n"] == 3 and res["spearman"] is not None
     assert (work / res["out"]).exists()
+    assert (work / "eproxy-results" / ".gitignore").read_text().splitlines()[-1] == "*"   # the default folder
