@@ -386,6 +386,9 @@ def load_space_arg(args):
 def draw_limit(encs, truth, limit, sample_seed):
     """`--limit N`: N architectures drawn uniformly (seeded) from a truth table, in table order."""
     import numpy as np
+    if limit and limit > len(encs):
+        print(f"note: --limit {limit} exceeds the {len(encs)} architectures of the truth table; scoring all of them",
+              file=sys.stderr)
     if limit and limit < len(encs):
         idx = np.sort(np.random.default_rng(sample_seed).choice(len(encs), limit, replace=False))
         return encs[idx], truth[idx]

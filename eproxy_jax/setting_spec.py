@@ -130,20 +130,23 @@ def load(path: str | Path, max_branches: int = 3) -> dict:
     """Read and validate a setting: a JSON file (`eproxy dps --out` writes this format) or,
     when the text starts with `{`, the JSON object itself (`--setting '{"lr": 1.2}'`);
     fields not given keep the paper's defaults."""
+    from spaces import SpaceError
+    from spaces.base import loads_json
+
     text = str(path).strip()
-    if text.startswith("{"):
+    what = "inline setting"
+    if not text.startswith("{"):
+        path, what = Path(path), f"setting file {path}"
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SettingError(f"inline setting is not valid JSON: {e}") from None
-    else:
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
+            text = path.read_text()
         except FileNotFoundError:
             raise SettingError(f"setting file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
+    try:
+        d = loads_json(text, what)
+    except SpaceError as e:
+        raise SettingError(str(e)) from None
     if isinstance(d, dict) and isinstance(d.get("setting"), dict):
         d = d["setting"]  # a DPS result file holds the setting under "setting"
     return validate(d, max_branches)
