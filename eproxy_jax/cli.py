@@ -594,10 +594,12 @@ def main(argv=None) -> int:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
         from .baselines import BaselineError, ProxyNameError
         from .images import ImageError
+        from .memory import MemoryNeedError
         from .setting_spec import SettingError
         from .store import StoreError
         from spaces import SpaceError
-        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError)):
+        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError,
+                          MemoryNeedError)):
             print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise

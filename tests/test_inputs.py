@@ -122,3 +122,20 @@ def test_nb301_bad_literals_are_refused(text, tmp_path, capsys):
         load_space("nb301").parse(text)
     rc, err = run(["draw", "nb301", text, "--out", str(tmp_path / "x.png")], capsys)
     assert rc == 2 and len(err) == 1, err
+
+
+def test_a_program_past_the_free_memory_is_refused_before_it_runs(tmp_path, capsys, monkeypatch):
+    from conftest import TINY_SETTING
+    from eproxy_jax import memory
+    import jax
+    assert memory.available_bytes(jax.local_devices()[0]) > 2 ** 20          # /proc/meminfo read
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 4096)
+    f = truth_file(tmp_path, json.dumps([[a, 50.0 + i] for i, a in enumerate(A)]))
+    s = truth_file(tmp_path, json.dumps(TINY_SETTING), "s.json")
+    out = tmp_path / "r.csv"
+    rc, err = run(["score", "nb201", "--truth", f, "--setting", s, "--chunk", "2", *TINY_CLI, "--quiet",
+                   "--out", str(out)], capsys)
+    assert rc == 2 and len(err) == 1, err
+    assert "GiB (XLA's estimate" in err[0] and "0.00 GiB is available on cpu" in err[0] and "--chunk 2" in err[0], err
+    rows = out.read_text().splitlines() if out.exists() else []
+    assert not [ln for ln in rows if ln and not ln.startswith(("#", "arch"))]      # nothing scored
