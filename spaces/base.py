@@ -64,8 +64,11 @@ def arch_from_text(text: str):
 
 def arch_json(text: str, what: str) -> object:
     """An architecture string a space reads as JSON (NB101 `[matrix, ops]`, NDS and NB-MR
-    records): its value, or SpaceError naming `what` and the text's start."""
-    return loads_json(text, f"{what} {text[:80]!r}")
+    records): its value, or SpaceError `what: 'text...' (why)`."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise SpaceError(f"{what}: {text[:80]!r} ({_json_problem(e)})") from None
 
 
 def truth_number(v) -> float:

@@ -81,7 +81,7 @@ def prune(matrix: np.ndarray, ops_list: list):
 def parse_spec(raw) -> tuple:
     """`[matrix, ops]` (the benchmark's JSON form) -> pruned (matrix, ops)."""
     if isinstance(raw, str):
-        raw = arch_json(raw, "NB101 architecture string [matrix, ops]")
+        raw = arch_json(raw, "NB101 architecture string is not JSON [matrix, ops]")
     if not (isinstance(raw, (list, tuple)) and len(raw) == 2):
         raise SpaceError(f"not an NB101 architecture (expected [adjacency matrix, op list]): {str(raw)[:80]}")
     mat, op_names = raw

@@ -251,7 +251,7 @@ class NBMR(Space):
     # --- architectures -------------------------------------------------------------
     def record(self, raw) -> dict:
         if isinstance(raw, str):
-            raw = arch_json(raw, "NAS-Bench-MR record (a JSON object)")
+            raw = arch_json(raw, "not a NAS-Bench-MR record (JSON object expected)")
         if not isinstance(raw, dict):
             raise SpaceError(f"not a NAS-Bench-MR record (expected an object with input_channel, "
                              f"inverted_residual_setting, last_channel): {str(raw)[:80]!r}")

@@ -80,7 +80,7 @@ class NDSTruth:
     def record_net(self, raw, what: str) -> dict:
         """The `net` dict of a record given as a dict or JSON text (or the dict itself)."""
         if isinstance(raw, str):
-            raw = arch_json(raw, f"{self.name} architecture (JSON expected)")
+            raw = arch_json(raw, f"not an {self.name} architecture (JSON expected)")
         if not isinstance(raw, dict):
             raise SpaceError(f"an {self.name} architecture is {what}; got {str(raw)[:80]!r}")
         net = raw.get("net", raw)
