@@ -459,6 +459,9 @@ def load_space_arg(args):
 def draw_limit(encs, truth, limit, sample_seed):
     """`--limit N`: N architectures drawn uniformly (seeded) from a truth table, in table order."""
     import numpy as np
+    if limit and limit > len(encs):
+        print(f"note: --limit {limit} exceeds the {len(encs)} architectures of the truth table; scoring all of them",
+              file=sys.stderr)
     if limit and limit < len(encs):
         idx = np.sort(np.random.default_rng(sample_seed).choice(len(encs), limit, replace=False))
         return encs[idx], truth[idx]
@@ -712,10 +715,12 @@ def _dispatch(argv, ctx) -> int:
         # SpaceError, SettingError, ImageError, StoreError: user-facing, one line
         from .baselines import BaselineError, ProxyNameError
         from .images import ImageError
+        from .memory import MemoryNeedError
         from .setting_spec import SettingError
         from .store import StoreError
         from spaces import SpaceError
-        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError)):
+        if isinstance(e, (SpaceError, SettingError, ImageError, StoreError, ProxyNameError, BaselineError,
+                          MemoryNeedError)):
             print(f"{prog}: {str(e).splitlines()[0]}", file=sys.stderr)
             return EXIT_USAGE
         raise

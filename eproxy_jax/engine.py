@@ -20,7 +20,7 @@ from jax import lax
 
 from spaces import edge_groups
 
-from . import ops, proxy
+from . import memory, ops, proxy
 from .setting import ProxySetting
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eproxy_jax" / "xla"
@@ -194,6 +194,7 @@ class Engine:
         self.compile_s = 0.0     # all programs compiled so far
         self.prepare_s = 0.0     # all proxy contexts prepared so far
         self.score_s = 0.0       # time spent scoring, without compiling or preparing
+        self.memory_bytes = None  # XLA's memory estimate of the last program compiled (eproxy_jax.memory)
         self._nets, self._ctx, self._compiled = {}, {}, {}
         if not self.bucketed:
             self._context(None)  # prepared up front, as before: `prepare_s` is known at once
@@ -258,6 +259,10 @@ class Engine:
                 lowered = jax.jit(fn).lower(ctx, self.setting, self.images, encs, macs, valid)
             self._compiled[bucket] = lowered.compile()
             self.compile_s += time.perf_counter() - t
+            self.memory_bytes = memory.check_fits(
+                self._compiled[bucket], jax.local_devices()[0],
+                f"scoring {self.space.name} with this setting at --chunk {self.chunk}, --arch-vmap {self.arch_vmap}",
+                "lower --chunk or --arch-vmap, or the setting's c_out / c_last / kernels / branches")
         return self._compiled[bucket]
 
     def _split(self, x):

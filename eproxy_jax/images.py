@@ -65,6 +65,9 @@ def _read(files, size: int) -> np.ndarray:
                 out.append(np.asarray(im, np.uint8))
         except OSError as e:
             raise ImageError(f"cannot read image {f}: {e}") from None
+        except Image.DecompressionBombError:   # a header claiming a huge image: refused before decoding
+            raise ImageError(f"cannot read image {f}: larger than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} "
+                             "pixels (a decompression bomb?)") from None
     return np.stack(out)
 
 

@@ -142,28 +142,31 @@ def load(path: str | Path, max_branches: int = 3, base: dict | None = None) -> d
     object itself (`--setting '{"lr": 1.2}'`). Fields a file or inline object does not give
     come from `base` (a setting's fields, e.g. a space's default), then from the defaults; a
     named setting is complete by itself."""
+    from spaces import SpaceError
+    from spaces.base import loads_json
+
     text = str(path).strip()
-    if text.startswith("{"):
+    if text in named_settings() and not text.startswith("{"):
+        return validate(named_settings()[text]["setting"], max_branches)
+    what = "inline setting"
+    if not text.startswith("{"):
+        path, what = Path(path), f"setting file {path}"
         try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SettingError(f"inline setting is not valid JSON: {e}") from None
-    elif text in named_settings():
-        d = named_settings()[text]["setting"]
-    else:
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
+            text = path.read_text()
         except FileNotFoundError:
-            if "/" in text or text.endswith(".json"):
+            if "/" in str(path) or str(path).endswith(".json"):
                 raise SettingError(f"setting file not found: {path}") from None
-            raise SettingError(f"unknown setting {text!r}: not a file, nor a named setting "
+            raise SettingError(f"unknown setting {str(path)!r}: not a file, nor a named setting "
                                f"({', '.join(named_settings())})") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
+    try:
+        d = loads_json(text, what)
+    except SpaceError as e:
+        raise SettingError(str(e)) from None
     if isinstance(d, dict) and isinstance(d.get("setting"), dict):
         d = d["setting"]  # a DPS result file holds the setting under "setting"
-    if base and text not in named_settings() and isinstance(d, dict):
+    if base and isinstance(d, dict):
         d = {**base, **d}
     return validate(d, max_branches)
 

@@ -8,11 +8,33 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import SpaceError, info, truth_path
+
+
+def _json_problem(e: Exception) -> str:
+    """Why a JSON text could not be read, in a few words a user can act on."""
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    if isinstance(e, json.JSONDecodeError):
+        return str(e)
+    if "integer string conversion" in str(e):   # Python's int-string limit (4,300 digits)
+        return "a number has too many digits"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def loads_json(text: str, what: str) -> object:
+    """`json.loads`, every way it can fail (syntax, nesting too deep for the parser, a number
+    past Python's int-string limit) turned into one SpaceError line naming `what`."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise SpaceError(f"{what} is not valid JSON: {_json_problem(e)}") from None
 
 
 def read_json(path) -> object:
@@ -21,11 +43,12 @@ def read_json(path) -> object:
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt") as f:
-            return json.load(f)
+            text = f.read()
     except FileNotFoundError:
         raise SpaceError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, EOFError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, EOFError) as e:
         raise SpaceError(f"{path} is not valid JSON: {e}") from None
+    return loads_json(text, str(path))
 
 
 def arch_from_text(text: str):
@@ -35,6 +58,26 @@ def arch_from_text(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except (ValueError, RecursionError) as e:   # JSON, but too deep or too long a number
+        raise SpaceError(f"architecture {text[:40]!r}...: {_json_problem(e)}") from None
+
+
+def arch_json(text: str, what: str) -> object:
+    """An architecture string a space reads as JSON (NB101 `[matrix, ops]`, NDS and NB-MR
+    records): its value, or SpaceError `what: 'text...' (why)`."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise SpaceError(f"{what}: {text[:80]!r} ({_json_problem(e)})") from None
+
+
+def truth_number(v) -> float:
+    """A truth value as a float; an integer too large for a float becomes +-inf (refused by
+    `encode_table` like any non-finite value)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 class Space:
@@ -150,14 +193,44 @@ class Space:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
             archs.append(rec[0])
-            values.append(float(v))
+            values.append(truth_number(v))
         return self.encode_table(archs, values, path, lower_is_better)
 
     def encode_table(self, archs, values, path, lower_is_better=False):
-        """(encodings, higher-is-better values) of a truth table read from `path`."""
+        """(encodings, higher-is-better values) of a truth table read from `path`.
+
+        Refused (SpaceError naming the record): a value that is not finite (NaN, inf, a
+        number too large for a float) and an architecture listed twice with different
+        values. An architecture listed twice with the same value is kept once (a note on
+        stderr): results files hold each architecture once, so the metrics must too."""
         try:
             enc = self.encode_many(archs)
         except SpaceError as e:
             raise SpaceError(f"{path}: {e}") from None
         vals = np.asarray(values, np.float64)
+        bad = np.flatnonzero(~np.isfinite(vals))
+        if bad.size:
+            i = int(bad[0])
+            raise SpaceError(f"{path}: record #{i} ({self.arch_id(enc[i])}) has a non-finite value {vals[i]}")
+        keep = self._drop_duplicates(enc, vals, path)
+        enc, vals = enc[keep], vals[keep]
         return enc, (-vals if lower_is_better else vals)
+
+    def _drop_duplicates(self, enc, vals, path) -> np.ndarray:
+        """Indices of the first record of each architecture (same encoding); SpaceError when
+        two records of one architecture disagree."""
+        n = len(enc)
+        _, first, inverse = np.unique(enc.reshape(n, -1), axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if len(first) == n:
+            return np.arange(n)
+        differ = np.flatnonzero(vals != vals[first[inverse]])
+        if differ.size:
+            i = int(differ[0])
+            j = int(first[inverse[i]])
+            raise SpaceError(f"{path}: architecture {self.arch_id(enc[i])} is listed twice with different values "
+                             f"(record #{j}: {vals[j]}, record #{i}: {vals[i]})")
+        dup = int(np.setdiff1d(np.arange(n), first)[0])
+        print(f"note: {path}: {n - len(first)} exact duplicate record(s) dropped (same architecture, same value; "
+              f"first: record #{dup}, {self.arch_id(enc[dup])})", file=sys.stderr)
+        return np.sort(first)

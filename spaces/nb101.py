@@ -41,7 +41,7 @@ from jax import lax
 
 from eproxy_jax import initializers, ops
 from . import SpaceError
-from .base import Space
+from .base import Space, arch_json
 from .edge_groups import make_edge
 from .nb201 import Kernel
 
@@ -81,10 +81,7 @@ def prune(matrix: np.ndarray, ops_list: list):
 def parse_spec(raw) -> tuple:
     """`[matrix, ops]` (the benchmark's JSON form) -> pruned (matrix, ops)."""
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raise SpaceError(f"NB101 architecture string is not JSON [matrix, ops]: {raw[:80]!r}") from None
+        raw = arch_json(raw, "NB101 architecture string is not JSON [matrix, ops]")
     if not (isinstance(raw, (list, tuple)) and len(raw) == 2):
         raise SpaceError(f"not an NB101 architecture (expected [adjacency matrix, op list]): {str(raw)[:80]}")
     mat, op_names = raw

@@ -19,7 +19,7 @@ import json
 import numpy as np
 
 from . import SpaceError
-from .base import read_json
+from .base import read_json, truth_number
 from .cellnet import CellSpace
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -40,7 +40,7 @@ class NB301(CellSpace):
         if isinstance(raw, str):
             try:
                 raw = ast.literal_eval(raw.strip())
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 raise SpaceError(f"not an NB301 genotype string: {raw[:80]!r}") from None
         if isinstance(raw, dict):
             if not all(k in raw for k in ("normal", "reduce")):
@@ -88,7 +88,7 @@ class NB301(CellSpace):
             if not isinstance(rec, dict) or not isinstance(rec.get("val_accuracy"), (int, float)):
                 raise SpaceError(f"{path}: genotype {k[:60]!r} has no numeric val_accuracy")
             archs.append(k)
-            vals.append(float(rec["val_accuracy"]))
+            vals.append(truth_number(rec["val_accuracy"]))
         return self.encode_table(archs, vals, path, lower_is_better)
 
     def train_param_count(self, encodings, num_classes: int = 10) -> np.ndarray:

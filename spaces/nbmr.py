@@ -41,7 +41,7 @@ import numpy as np
 from eproxy_jax import initializers, ops
 from . import SpaceError
 from .anynet import padded_width
-from .base import Space
+from .base import Space, arch_json
 from .buckets import bucket_ids, merge_shapes
 from .nb101 import BNParams
 from .nb201 import Kernel
@@ -251,10 +251,7 @@ class NBMR(Space):
     # --- architectures -------------------------------------------------------------
     def record(self, raw) -> dict:
         if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                raise SpaceError(f"not a NAS-Bench-MR record (JSON object expected): {raw[:80]!r}") from None
+            raw = arch_json(raw, "not a NAS-Bench-MR record (JSON object expected)")
         if not isinstance(raw, dict):
             raise SpaceError(f"not a NAS-Bench-MR record (expected an object with input_channel, "
                              f"inverted_residual_setting, last_channel): {str(raw)[:80]!r}")

@@ -21,7 +21,7 @@ import json
 import numpy as np
 
 from . import SpaceError
-from .base import read_json
+from .base import arch_json, read_json, truth_number
 from .buckets import merge_shapes
 from .cellnet import MIN_MASKED_DEPTH, CellSpace
 
@@ -70,7 +70,7 @@ def record_accuracy(rec, i, path) -> float:
     top1 = rec.get("test_ep_top1") if isinstance(rec, dict) else None
     if not isinstance(top1, list) or not top1 or isinstance(top1[-1], bool) or not isinstance(top1[-1], (int, float)):
         raise SpaceError(f"{path}: record #{i} has no numeric test_ep_top1 list")
-    return 100.0 - float(top1[-1])
+    return 100.0 - truth_number(top1[-1])
 
 
 class NDSTruth:
@@ -80,10 +80,7 @@ class NDSTruth:
     def record_net(self, raw, what: str) -> dict:
         """The `net` dict of a record given as a dict or JSON text (or the dict itself)."""
         if isinstance(raw, str):
-            try:
-                raw = json.loads(raw)
-            except json.JSONDecodeError:
-                raise SpaceError(f"not an {self.name} architecture (JSON expected): {raw[:80]!r}") from None
+            raw = arch_json(raw, f"not an {self.name} architecture (JSON expected)")
         if not isinstance(raw, dict):
             raise SpaceError(f"an {self.name} architecture is {what}; got {str(raw)[:80]!r}")
         net = raw.get("net", raw)

@@ -42,7 +42,7 @@ import numpy as np
 
 from eproxy_jax import initializers, ops
 from . import SpaceError
-from .base import Space, read_json
+from .base import Space, read_json, truth_number
 from .buckets import bucket_ids, merge_shapes
 from .edge_groups import make_edge
 from .nb101 import BNParams
@@ -243,7 +243,7 @@ class TransNASBase(Space):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
             archs.append(a)
-            vals.append(float(v))
+            vals.append(truth_number(v))
         return self.encode_table(archs, vals, path, lower_is_better)
 
 

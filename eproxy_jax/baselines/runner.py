@@ -11,7 +11,7 @@ import numpy as np
 
 from spaces import edge_groups
 
-from .. import ops
+from .. import memory, ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
 from . import PROXIES, BaselineError
 from .common import init_variables
@@ -96,6 +96,9 @@ class BaselineEngine:
                 lowered = jax.jit(run).lower(self._variables(program), self.labels, encs, valid)
                 self._compiled[program] = lowered.compile()
             self.timing.setdefault(program, {})["compile_s"] = time.perf_counter() - t
+            memory.check_fits(self._compiled[program], jax.local_devices()[0],
+                              f"the {program} program of the peer proxies at --chunk {self.chunk}",
+                              "lower --chunk or --batch-size")
         return self._compiled[program]
 
     def proxies_of(self, program) -> list:
