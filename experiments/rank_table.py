@@ -11,8 +11,9 @@ rest) and of each peer proxy, all on the same architectures.
 
 Every (space, task) uses one draw of `--archs` architectures (seed 0; all of them by default),
 written as `<space>_<task>_archs.json`; Eproxy and the peers score exactly those (`eproxy
-compare` where the space has its classifier for the peers, else `eproxy score`), and each DPS
-seed trains on 20 of them and is evaluated on the other ones. Tasks: every bundled truth table
+compare` with the peers the space supports: naswot and fisher on NB201 only; `eproxy score`
+when no peer is asked for), and each DPS seed trains on 20 of them and is evaluated on the
+other ones. Tasks: every bundled truth table
 (`--tasks space:task,...` to choose), NDS spaces whose file is in `--nds-dir`, and any
 `--truth space:task=FILE`. Resumable: every step is an `eproxy` command whose own results are
 resumable, and finished steps are kept in `rows.json`. Writes `table.md` and `table.json`.
@@ -72,7 +73,8 @@ def select(space_name, task, truth_file, n, out_dir: Path, options) -> tuple:
             idx = np.sort(np.random.default_rng(0).choice(len(encs), n, replace=False))
         rows = [[arch_from_text(sp.arch_id(encs[i])), float(truth[i])] for i in idx]
         path.write_text(json.dumps(rows))
-    return path, len(json.loads(path.read_text())), sp.has_classifier
+    from eproxy_jax import baselines
+    return path, len(json.loads(path.read_text())), baselines.supported(sp)
 
 
 def eproxy_cmd(args_list, options) -> dict:
@@ -153,15 +155,16 @@ def main(argv=None) -> int:
     for space, task, truth_file in tasks:
         key = f"{space}:{task}"
         row = rows.setdefault(key, {"space": space, "task": task})
-        sel, n, has_classifier = select(space, task, truth_file, a.archs, out, options)
+        sel, n, supported = select(space, task, truth_file, a.archs, out, options)
+        run_peers = [q for q in peers if q in supported]   # naswot and fisher: NB201 only
         row["archs"] = n
         common = ["--truth", str(sel), "--dataset", task]
         if "eproxy" not in row:
-            if has_classifier and peers:
-                r = eproxy_cmd(["compare", space, *common, "--proxies", ",".join(["eproxy", *peers]),
+            if run_peers:
+                r = eproxy_cmd(["compare", space, *common, "--proxies", ",".join(["eproxy", *run_peers]),
                                 "--out", str(out / f"compare_{space}_{task}")], options)
                 row["eproxy"] = {k: r["proxies"]["eproxy"][k] for k in RANK_KEYS}
-                row["peers"] = {q: {k: r["proxies"][q][k] for k in RANK_KEYS} for q in peers}
+                row["peers"] = {q: {k: r["proxies"][q][k] for k in RANK_KEYS} for q in run_peers}
             else:
                 r = eproxy_cmd(["score", space, *common, "--out", str(out / f"{space}_{task}_eproxy.csv")], options)
                 row["eproxy"] = {k: r[k] for k in RANK_KEYS}
