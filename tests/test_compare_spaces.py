@@ -15,8 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from conftest import CACHE
 from eproxy_jax import cli
 from spaces import load_space
+from spaces.base import arch_from_text
 
 
 def compare(tmp_path, capsys, space, options, extra, proxies="params,flops"):
@@ -24,13 +26,13 @@ def compare(tmp_path, capsys, space, options, extra, proxies="params,flops"):
     out = tmp_path / "cmp"
     capsys.readouterr()
     rc = cli.main(["compare", space, "--proxies", proxies, "--chunk", "3", *opts, *extra,
-                   "--out", str(out), "--json", "--quiet"])
+                   "--out", str(out), "--json", "--quiet", "--cache-dir", str(CACHE)])
     assert rc == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     with open(out / "scores.csv") as f:
         rows = list(csv.DictReader(f))
     sp = load_space(space, **options)
-    encs = np.stack([sp.parse(json.loads(r["arch"]) if r["arch"].startswith("[") else r["arch"]) for r in rows])
+    encs = np.stack([sp.parse(arch_from_text(r["arch"])) for r in rows])
     vals = {p: np.array([float(r[p]) for r in rows]) for p in res["proxies"]}
     truth = np.array([float(r["truth"]) for r in rows])
     for p, v in vals.items():
@@ -74,9 +76,15 @@ def test_transnas_macro(tmp_path, capsys):
     assert res["n"] == 3 and (vals["params"] > 0).all()
 
 
-def test_nbmr(tmp_path, capsys):
-    res, vals, _, _ = compare(tmp_path, capsys, "nbmr", {"modules": 3, "max_programs": 1, "input_size": 16,
-                                                         "target_size": 4}, ["--limit", "3"])
+def test_nbmr_last_channel_count(tmp_path, capsys):
+    from test_nbmr import RECORDS
+    narrow = dict(RECORDS[0], last_channel=4)   # last_channel 8 -> 4
+    (tmp_path / "t.json").write_text(json.dumps([[RECORDS[0], 1.0], [RECORDS[1], 2.0], [narrow, 0.0]]))
+    res, vals, _, _ = compare(tmp_path, capsys, "nbmr", {"modules": 6, "max_programs": 1, "input_size": 16,
+                                                         "target_size": 4}, ["--truth", str(tmp_path / "t.json")])
+    # 4 fewer channels of the transform layer: its 1x1 conv from the last module's 4 + 8 + 6
+    # channels, its BN (2) and the linear layer's 10 weights each
+    assert vals["params"][0] - vals["params"][2] == 4 * (18 + 2 + 10)
     assert res["n"] == 3 and (vals["params"] > 0).all()
 
 
@@ -85,6 +93,7 @@ def test_nb301_counted_params_equal_the_analytic_count(tmp_path, capsys):
     opts = {"width": 4, "depth": 3, "input_size": 16}
     res, vals, sp, encs = compare(tmp_path, capsys, "nb301", opts, ["--limit", "3"])
     np.testing.assert_array_equal(vals["params"], sp.param_count(encs, 10))   # the space's own count
+    # the generic count (the program flops ran: a persistent-cache hit) agrees with the analytic one
     eng = BaselineEngine(sp, ["params"], np.zeros((1, 16, 16, 3), np.float32), chunk=3)
     np.testing.assert_array_equal(eng._run("count", encs)["params"], sp.param_count(encs, 10))
 
