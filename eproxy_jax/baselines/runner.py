@@ -97,9 +97,11 @@ class BaselineEngine:
             return lambda v, lab, e: saliencies(net, adapt(v, e), images, lab, e)
         if program == "synflow":
             return lambda v, lab, e: {"synflow": synflow(net0, adapt(v, e), hw, e)}
-        if program == "count":
-            return lambda v, lab, e: dict(zip(("params", "c_deep"), map(lambda a: a.astype(jnp.float64),
-                                                                        count_active(net0, v, hw, e))))
+        if program == "count":   # generic spaces only (`_analytic`)
+            def count(v, lab, e):
+                total, c_deep = count_active(net0, v, hw, e)
+                return {"params": total.astype(jnp.float64), "c_deep": c_deep.astype(jnp.float64)}
+            return count
         raise ValueError(program)
 
     def compile(self, program, bucket=None):
