@@ -15,8 +15,9 @@ fans by the module's `adapt_params` where it has one (`adapt`), as the Eproxy en
 Parameter count (`count_active`): the entries of the parameter tree that take part in the
 output, i.e. whose gradient of sum(logits) is non-zero on an all-ones image with every weight
 made positive, BN reduced to its affine part and every BN bias set to 1 (so no unit sits at
-ReLU's kink). Padded channels, unused op slots and skipped cells count nothing; an op whose
-input is identically zero (a node fed only by `none` edges) counts nothing either, where a
+ReLU's kink); a conv kernel counts all its taps for every channel pair it uses (`_used`).
+Padded channels, unused op slots and skipped cells count nothing; an op whose input is
+identically zero (a node fed only by `none` edges) counts nothing either, where a
 PyTorch counter would count its weights. float64 (the positive network's values grow with
 depth)."""
 from __future__ import annotations
@@ -69,6 +70,15 @@ def _positive(params):
     return fix(params)
 
 
+def _used(path, g):
+    """Used entries of one gradient leaf. A conv kernel `[..., kh, kw, c_in, c_out]` counts all
+    its kh x kw taps for every (c_in, c_out) pair with any non-zero tap: on a small map some
+    taps of a wide (dilated) kernel only ever read the zero padding, yet they are parameters."""
+    if getattr(path[-1], "key", None) == "kernel" and g.ndim >= 4:
+        return jnp.sum(jnp.any(g != 0, axis=(-4, -3))) * g.shape[-4] * g.shape[-3]
+    return jnp.sum(g != 0)
+
+
 def count_active(net_affine: FeatureClassifier, variables, input_shape, enc):
     """(parameters taking part in the output, real channels of the deepest feature) of one
     architecture; `net_affine` is the BN-free classifier (`bn=False`). Trace under
@@ -76,6 +86,6 @@ def count_active(net_affine: FeatureClassifier, variables, input_shape, enc):
     params = _positive(net_affine.adapt(variables, enc)["params"])
     x = jnp.ones((1,) + tuple(input_shape), jnp.float64)
     grads = jax.grad(lambda p: jnp.sum(net_affine.apply({"params": p}, x, enc)[0]))(params)
-    total = sum(jnp.sum(g != 0) for g in jax.tree_util.tree_leaves(grads))
+    total = sum(_used(path, g) for path, g in jax.tree_util.tree_flatten_with_path(grads)[0])
     head = grads["classifier"]["kernel"]
     return total, jnp.sum(head[0, 0, :, 0] != 0)
