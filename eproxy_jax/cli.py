@@ -319,15 +319,15 @@ def cmd_merge(args) -> int:
     result["space"] = r["meta"].get("space")
     score = [float(x["score"]) for x in rows]
     truth = [x["truth"] for x in rows]
-    result["spearman"] = result["kendall"] = None
+    result.update(dict.fromkeys(("spearman", "kendall", "top10_precision") + metrics.TOP_KEYS))
     lower = merged_lower_is_better(r["meta"], args.lower_is_better)
-    if rows and all(truth) and len(rows) >= 2:
+    if rows and all(t not in (None, "") for t in truth) and len(rows) >= 2:
         t = np.asarray([float(x) for x in truth]) * (-1.0 if lower else 1.0)
-        result["spearman"] = _finite(metrics.spearman(np.asarray(score), t))
-        result["kendall"] = _finite(metrics.kendall(np.asarray(score), t))
+        result.update(rank_fields(np.asarray(score), t))
     for f in result["inputs"]:
         print(f"{f['file']}: {f['rows']} rows, {f['new']} new")
-    corr = "" if result["spearman"] is None else f"; spearman {result['spearman']}, kendall {result['kendall']}"
+    corr = "" if result["spearman"] is None else (f"; spearman {result['spearman']}, kendall {result['kendall']}; "
+                                                   + top_text(result))
     print(f"merged into {result['out']}: {result['rows']} architectures ({result['added']} added){corr}")
     if args.json:
         print(json.dumps(result, allow_nan=False))
@@ -544,14 +544,14 @@ def cmd_score(args, pre: dict) -> int:
     setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
 
     # which architectures
-    truth = None
+    truth = reference = None   # reference: the whole truth table (percentiles are read in it)
     dataset = pre["dataset"]
     if pre["archs"] is not None:
         encs = space.encode_many(pre["archs"])
         dataset = None
     else:
-        encs, truth = draw_limit(*space.load_truth(dataset, args.truth, args.lower_is_better),
-                                 args.limit, args.sample_seed)
+        encs, reference = space.load_truth(dataset, args.truth, args.lower_is_better)
+        encs, truth = draw_limit(encs, reference, args.limit, args.sample_seed)
     if args.shard:  # the I-th of N interleaved slices: disjoint, together everything, same sizes +-1
         keep = np.arange(len(encs)) % args.shard[1] == args.shard[0]
         encs, truth = encs[keep], (truth[keep] if truth is not None else None)
@@ -565,18 +565,20 @@ def cmd_score(args, pre: dict) -> int:
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
     with runlock.hold(out):
-        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, truth, ids, dataset,
-                             raw_images, t0)
+        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, (truth, reference), ids,
+                             dataset, raw_images, t0)
 
 
-def _score_locked(args, store, space, setting, encs, truth, ids, dataset, raw_images, t0) -> int:
-    """`eproxy score` with its results file locked: score what it lacks, report."""
+def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_images, t0) -> int:
+    """`eproxy score` with its results file locked: score what it lacks, report. `truths`:
+    (the scored architectures' truth, the whole table's, in which percentiles are read)."""
     import numpy as np
 
     from . import engine as engine_mod
     from . import images as images_mod
     from . import metrics
     seeds, out = store.seeds, store.path
+    truth, reference = truths
 
     todo = pending(store, ids)
     resumed = len(set(ids)) - len(todo)
@@ -627,10 +629,10 @@ def _score_locked(args, store, space, setting, encs, truth, ids, dataset, raw_im
         "programs": programs, "devices": n_dev, "compiles": engine_mod.CompileCounter.compiles - compiles0,
         "cache_hits": engine_mod.CompileCounter.cache_hits - hits0,
     }
+    result.update(dict.fromkeys(metrics.TOP_KEYS))
     if truth is not None and len(ids) >= 2:
         per = np.asarray(per_seed)
-        result["spearman"] = _finite(metrics.spearman(mean, truth))
-        result["kendall"] = _finite(metrics.kendall(mean, truth))
+        result.update(rank_fields(mean, truth, reference))
         result["top10_precision"] = _finite(metrics.top_k_precision(mean, truth))
         result["spearman_per_seed"] = [_finite(metrics.spearman(per[:, k], truth)) for k in range(per.shape[1])]
     _report(result)
@@ -642,6 +644,22 @@ def _score_locked(args, store, space, setting, encs, truth, ids, dataset, raw_im
 def _finite(x, digits=4):
     """A metric for JSON: rounded, or None where undefined (constant scores or truth)."""
     return round(float(x), digits) if math.isfinite(x) else None
+
+
+def rank_fields(scores, truth, reference=None) -> dict:
+    """`metrics.report` for JSON: spearman, kendall, top10_precision (3 digits), the truth
+    percentiles top1/top10 (2 digits) and spearman_top10pct; None where undefined."""
+    from . import metrics
+    r = metrics.report(scores, truth, reference)
+    digits = {"top10_precision": 3, "top1_percentile": 2, "top10_percentile": 2}
+    return {k: _finite(v, digits.get(k, 4)) for k, v in r.items()}
+
+
+def top_text(r: dict) -> str:
+    """The top-end metrics of a `rank_fields` dict as one line of text."""
+    fmt = lambda x, d: "undefined" if x is None else f"{x:.{d}f}"  # noqa: E731
+    return (f"best-scored at truth percentile {fmt(r['top1_percentile'], 1)}, top-10 mean "
+            f"{fmt(r['top10_percentile'], 1)}, spearman within the truly best 10% {fmt(r['spearman_top10pct'], 4)}")
 
 
 def _report(r: dict):
@@ -656,6 +674,7 @@ def _report(r: dict):
             extra = f"  (per seed {m:.4f} +- {sd:.4f})"
         lines.append(f"spearman {fmt(r['spearman'])}  kendall {fmt(r['kendall'])}  top-10% precision "
                      f"{fmt(r['top10_precision'], 3)}{extra}")
+        lines.append(top_text(r))
     ms = f"{r['ms_per_arch']:.1f} ms/arch" if r["ms_per_arch"] is not None else "nothing new to score"
     lines.append(f"scored {r['scored']} (resumed {r['resumed']}), {ms}, compile {r['compile_s']:.1f} s, "
                  f"wall {r['wall_s']:.1f} s, diverged {r['diverged']}, dead (ignore the input, ranked last) {r['dead']}")

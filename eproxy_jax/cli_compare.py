@@ -3,7 +3,8 @@
 Writes into the output folder: `<proxy>.csv` per proxy (a results file like `eproxy score`'s,
 appended chunk by chunk, so an interrupted comparison resumes where it stopped),
 `scores.csv` (arch, truth, one column per proxy), `table.md` (spearman, kendall, top-10%
-precision, ms/arch per proxy), `<proxy>.png` (score vs truth) and `summary.json`.
+precision, top-1 / top-10 truth percentile, Spearman within the truly best 10%, ms/arch per
+proxy; `metrics.report`), `<proxy>.png` (score vs truth) and `summary.json`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import runguard, runlock
-from .cli import UsageError, _finite, check_truth_file, enable_cache, make_engine
+from .cli import UsageError, check_truth_file, enable_cache, make_engine, rank_fields
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
 
@@ -82,8 +83,8 @@ def _compare(args, pre: dict) -> int:
 
     space, config = load_space_arg(args)
     dataset, proxies, out = pre["dataset"], pre["proxies"], pre["out"]
-    encs, truth = draw_limit(*space.load_truth(None if args.truth else dataset, args.truth, args.lower_is_better),
-                             args.limit, args.sample_seed)
+    encs, reference = space.load_truth(None if args.truth else dataset, args.truth, args.lower_is_better)
+    encs, truth = draw_limit(encs, reference, args.limit, args.sample_seed)
     ids = [space.arch_id(e) for e in encs]
     num_classes = args.num_classes or spaces.info(args.space).classes.get(dataset, 10)
     sign = -1.0 if args.lower_is_better else 1.0  # files keep the metric as given
@@ -91,9 +92,10 @@ def _compare(args, pre: dict) -> int:
     truth_id = truth_identity(args.truth, dataset, args.lower_is_better)
 
     base = [p for p in proxies if p != "eproxy"]
-    if base and not space.has_classifier:
-        raise UsageError(f"the peer proxies ({', '.join(base)}) are not implemented for {args.space} yet; "
-                         "use --proxies eproxy")
+    missing = [p for p in base if p not in baselines.supported(space)]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} not available for {args.space} (it has no hand-built classifier with "
+                         f"per-layer probes); available: eproxy, {', '.join(baselines.supported(space))}")
     data_needed = any(baselines.PROXIES[p].data for p in base)
     b_raw, b_labels = (images_mod.load_labeled(args.images, n=args.batch_size, seed=args.image_seed,
                                                size=space.input_size, tfds_data_dir=args.tfds_data_dir)
@@ -182,7 +184,7 @@ def _compare(args, pre: dict) -> int:
     for p in proxies:
         v, r = values[p], results[p]
         summary[p] = {
-            **rank_metrics(p, v, truth),
+            **rank_metrics(p, v, truth, reference),
             "ms_per_arch": round(1000 * r["score_s"] / r["scored"], 3) if r["scored"] else None,
             "compile_s": round(r["compile_s"], 2), "diverged": int(np.isnan(v).sum()),
             "scored": r["scored"], "batch": r["batch"], "higher_is_better": p != "eproxy",
@@ -205,17 +207,14 @@ def _compare(args, pre: dict) -> int:
     return 0
 
 
-def rank_metrics(proxy: str, values, truth) -> dict:
-    """Spearman, Kendall and top-10% precision of one proxy's scores against the truth
-    (higher = better), in each proxy's direction: Eproxy is a loss, every baseline is
-    higher = better. Non-finite scores rank last."""
+def rank_metrics(proxy: str, values, truth, reference=None) -> dict:
+    """`cli.rank_fields` of one proxy's scores against the truth (higher = better), in each
+    proxy's direction: Eproxy is a loss, every baseline is higher = better. Non-finite
+    scores rank last; percentiles are read in `reference` (the whole truth table)."""
     import numpy as np
-    from . import metrics
 
     v = np.asarray(values, np.float64)
-    loss = v if proxy == "eproxy" else -v  # metrics rank by -loss
-    return {"spearman": _finite(metrics.spearman(loss, truth)), "kendall": _finite(metrics.kendall(loss, truth)),
-            "top10_precision": _finite(metrics.top_k_precision(loss, truth), 3)}
+    return rank_fields(v if proxy == "eproxy" else -v, truth, reference)  # metrics rank by -loss
 
 
 def _write_scores(path, ids, truth, proxies, values):
@@ -231,14 +230,18 @@ def _write_scores(path, ids, truth, proxies, values):
 def _table(summary, args, dataset, n, device) -> str:
     fmt = lambda x, d=3: "-" if x is None else f"{x:.{d}f}"  # noqa: E731
     lines = [f"# {args.space} / {dataset}: {n} architectures (sample seed {args.sample_seed}), {device}", "",
-             "| proxy | spearman | kendall | top-10% precision | ms/arch | compile s | diverged | images |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| proxy | spearman | kendall | top-10% precision | top-1 pct | top-10 pct | rho in top 10% "
+             "| ms/arch | compile s | diverged | images |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p, s in summary.items():
         ms = fmt(s["ms_per_arch"], 2) + (" (shared pass)" if s.get("shared_with") else "")
-        lines.append(f"| {p} | {fmt(s['spearman'])} | {fmt(s['kendall'])} | {fmt(s['top10_precision'])} | {ms} | "
+        lines.append(f"| {p} | {fmt(s['spearman'])} | {fmt(s['kendall'])} | {fmt(s['top10_precision'])} | "
+                     f"{fmt(s['top1_percentile'], 1)} | {fmt(s['top10_percentile'], 1)} | {fmt(s['spearman_top10pct'])} | {ms} | "
                      f"{s['compile_s']:.1f} | {s['diverged']} | {s['batch'] if s['batch'] else '-'} |")
     lines += ["", "Higher = better for every baseline; Eproxy is a loss (ranked by its negation). "
-              "Non-finite scores rank last. ms/arch excludes compilation; 'shared pass': snip, grad_norm "
+              "Non-finite scores rank last. top-1 / top-10 pct: the truth percentile (in the whole truth "
+              "table) of the best-scored architecture / mean over the 10 best-scored (score ties averaged); "
+              "rho in top 10%: Spearman within the truly best 10% of the scored set. ms/arch excludes compilation; 'shared pass': snip, grad_norm "
               "and fisher come from one backward pass, whose time each row shows."]
     return "\n".join(lines) + "\n"
 

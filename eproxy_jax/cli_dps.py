@@ -57,6 +57,7 @@ def _dps(args, pre: dict) -> int:
 
     from . import dps_run
     from . import images as images_mod
+    from .metrics import TOP_KEYS
 
     space, _ = load_space_arg(args)
     dataset, out = pre["dataset"], pre["out"]
@@ -108,7 +109,7 @@ def _dps(args, pre: dict) -> int:
                       cycles=args.cycles, population=args.population, sample=args.sample, mutation=args.mutation,
                       seed=args.seed, batch=args.batch, images=images_mod.normalise(raw), proxy_seed=args.proxy_seed,
                       max_channels=args.max_channels, max_kernel=args.max_kernel, state_path=state_path, meta=meta, progress=progress,
-                      keep_default=args.keep_default)
+                      keep_default=args.keep_default, eval_reference=truth)
     result = {
         "space": args.space, "dataset": dataset, "best_fitness": _finite(res["best_fitness"]),
         "default_fitness": _finite(res["default_fitness"]),
@@ -118,6 +119,8 @@ def _dps(args, pre: dict) -> int:
         "eval_kendall": _finite(res["eval_kendall"]) if res["eval_kendall"] is not None else None,
         "default_eval_kendall": (_finite(res["default_eval_kendall"])
                                  if res["default_eval_kendall"] is not None else None),
+        **{f"{w}eval_{k}": _finite(res[f"{w}eval_{k}"], 2 if "percentile" in k else 4)
+           if res[f"{w}eval_{k}"] is not None else None for w in ("", "default_") for k in TOP_KEYS},
         "cycles": args.cycles, "population": args.population, "train_archs": len(tr_encs), "eval_archs": int(n_eval),
         "compiles": res["compiles"], "cache_hits": res["cache_hits"], "wall_s": round(time.perf_counter() - t0, 2),
         "search_s": res["search_s"], "eval_s": res["eval_s"],
@@ -137,6 +140,11 @@ def _dps(args, pre: dict) -> int:
           f"on {len(tr_encs)} train archs; eval rho {fmt(result['eval_spearman'])} vs default "
           f"{fmt(result['default_eval_spearman'])} on {n_eval}; {result['compiles']} compiles "
           f"({result['cache_hits']} cache hits), {result['wall_s']:.1f} s")
+    if result["eval_top1_percentile"] is not None:
+        pct = lambda w: (f"{fmt(result[w + 'eval_top1_percentile'])} / "  # noqa: E731
+                         f"{fmt(result[w + 'eval_top10_percentile'])} / {fmt(result[w + 'eval_spearman_top10pct'])}")
+        print(f"eval top-1 / top-10 truth percentile / rho within the truly best 10%: {pct('')} "
+              f"(default setting {pct('default_')})")
     if res["kept_default"]:
         print("kept the default setting: no searched setting fitted the train archs better (--keep-default)")
     print(f"setting: {out}")

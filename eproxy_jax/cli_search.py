@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from . import runguard, runlock
-from .cli import UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine
+from .cli import (UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine, rank_fields,
+                   top_text)
 from .cli_args import int_at_least, nonneg, positive
 
 
@@ -88,8 +89,6 @@ def load_pool(space, args, pre):
 def cmd_search(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
-    import numpy as np
-
     from . import images as images_mod
     from .cli import score_meta, truth_identity
     from .setting import ProxySetting
@@ -180,6 +179,7 @@ def _search_locked(args, store, space, setting, encs, truth, ids, dataset, image
         "best_truth": best[0].get("truth") if best else None,
         "best_percentile": best[0].get("percentile") if best else None,
         "pool_best_truth": float(np.max(truth)) * sign if truth is not None else None,
+        **evaluated_metrics(score_of, truth),
         "wall_s": round(time.perf_counter() - t0, 3),
         "compile_s": round(eng.compile_s + eng.prepare_s, 3),
         "ms_per_arch": round(1000 * eng.score_s / scored, 2) if scored else None,
@@ -193,13 +193,28 @@ def _search_locked(args, store, space, setting, encs, truth, ids, dataset, image
     for r in best:
         t = f"  truth {r['truth']:.4g} ({r['percentile']:.1f} pct)" if "truth" in r else ""
         lines.append(f"  score {r['score']}{t}  {r['arch']}")
+    if result["spearman"] is not None:
+        lines.append(f"over the {len(score_of)} evaluated: spearman {result['spearman']:.4f}, kendall "
+                     f"{result['kendall']:.4f}; {top_text(result)}")
     print("\n".join(lines))
     if args.json:
         print(json.dumps(result, allow_nan=False))
     return 0
 
 
-def percentile(values, v) -> float:
-    """Share of `values` (higher = better) that `v` is at least as good as, in %."""
+def evaluated_metrics(score_of: dict, truth) -> dict:
+    """Rank metrics (`cli.rank_fields`) of the evaluated architectures' scores against their
+    truth, percentiles read in the whole pool's truth; None where there is no truth."""
     import numpy as np
-    return float(100.0 * np.mean(np.asarray(values) <= v))
+    from . import metrics
+    keys = ("spearman", "kendall", "top10_precision") + metrics.TOP_KEYS
+    idx = sorted(score_of)
+    if truth is None or len(idx) < 2:
+        return dict.fromkeys(keys)
+    return rank_fields(np.asarray([score_of[i] for i in idx], np.float64), np.asarray(truth)[idx], truth)
+
+
+def percentile(values, v) -> float:
+    """`metrics.percentile` of one truth value within the pool's truth table (mid-rank, in %)."""
+    from .metrics import percentile as pct
+    return float(pct([v], values)[0])

@@ -148,7 +148,7 @@ def _state_from(path: Path, z, state, meta_hash: str, meta_json: str):
 def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycles=200, population=40, sample=10,
         mutation=0.2, seed=0, batch=None, images=None, proxy_seed=0, max_channels=512, max_kernel=7,
         state_path=None, meta=None, progress=None, eval_batch=None, score_cache=None, cache_context=None,
-        default_eval_scores=None, keep_default=False) -> dict:
+        default_eval_scores=None, keep_default=False, eval_reference=None) -> dict:
     """Run DPS; returns a dict with the best setting, fitness history and eval correlations.
 
     Each asked batch is scored `eval_batch` settings per evaluator call (default: the whole
@@ -264,7 +264,8 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
            "searched_setting": best, "kept_default": kept,
            "fitness": default_fitness if kept else float(state.best_fitness),
            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
-           "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None}
+           "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None,
+           **{f"{w}eval_{k}": None for w in ("", "default_") for k in metrics.TOP_KEYS}}
     if eval_encs is not None and len(eval_encs):
         # score only what is not known: the default's row may be given, and a kept default is both rows
         todo = ([] if kept else [best]) + ([{}] if default_eval_scores is None else [])
@@ -275,6 +276,9 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         out["eval_kendall"] = float(metrics.kendall(chosen_row, eval_truth))
         out["default_eval_spearman"] = float(metrics.spearman(default_row, eval_truth))
         out["default_eval_kendall"] = float(metrics.kendall(default_row, eval_truth))
+        for w, row in (("", chosen_row), ("default_", default_row)):   # percentiles in `eval_reference`
+            rep = metrics.report(row, eval_truth, eval_reference)
+            out.update({f"{w}eval_{k}": float(rep[k]) for k in metrics.TOP_KEYS})
     out["compiles"] = CompileCounter.compiles - c0
     out["cache_hits"] = CompileCounter.cache_hits - h0
     out["settings_from_cache"] = 0 if cache is None else cache.hits

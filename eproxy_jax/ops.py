@@ -94,7 +94,6 @@ CONV_IMPLS = ("custom", "xla", "im2col")
 _conv_impl = ["custom"]
 
 
-@contextlib.contextmanager
 def use_conv_impl(name: str):
     """Trace-time choice of how `conv2d` lowers, for code traced inside the block:
 
@@ -103,14 +102,25 @@ def use_conv_impl(name: str):
     - `im2col`: patches + matmul (`_conv_im2col`), for architectures vmapped on a GPU.
 
     All three compute the same function; tests check they agree."""
-    if name not in CONV_IMPLS:
-        raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {name!r}")
-    prev = _conv_impl[0]
-    _conv_impl[0] = name
+    return _use(_conv_impl, name, CONV_IMPLS, "conv impl")
+
+
+@contextlib.contextmanager
+def _use(slot: list, name: str, choices: tuple, what: str, on_change=None):
+    """Set a trace-time switch (`slot[0]`) to `name` for the block; `on_change()` on entry
+    and exit where that changes the switch."""
+    if name not in choices:
+        raise ValueError(f"{what} must be one of {choices}, got {name!r}")
+    prev = slot[0]
+    slot[0] = name
+    if on_change is not None and name != prev:
+        on_change()
     try:
         yield
     finally:
-        _conv_impl[0] = prev
+        slot[0] = prev
+        if on_change is not None and name != prev:
+            on_change()
 
 
 def conv2d(x, kernel, stride: int = 1, padding: int | None = None, dilation: int = 1):
@@ -130,15 +140,36 @@ def conv2d(x, kernel, stride: int = 1, padding: int | None = None, dilation: int
     return _conv_same_form(x, kernel, stride, padding, dilation)
 
 
+BN_MODES = ("train", "affine")
+_bn_mode = ["train"]
+
+
+def use_bn_mode(name: str):
+    """Trace-time choice of what `batch_norm` computes, for code traced inside the block:
+    `train` (default) normalises with the batch's statistics; `affine` skips the
+    normalisation and keeps only `x * scale + bias` (the peer proxies' BN-free network:
+    at scale 1 and bias 0 it is the identity, and the affine parameters still take part).
+
+    A change of mode clears JAX's caches: `lax.switch`/`scan` keep the traces of branch
+    functions by identity (the spaces' edge functions are module-level or lru-cached), so a
+    trace made under the other mode would be reused. Enter it outside any trace
+    (`BaselineEngine.compile` does)."""
+    return _use(_bn_mode, name, BN_MODES, "bn mode", on_change=jax.clear_caches)
+
+
 def batch_norm(x, scale=None, bias=None):
     """Training-mode BatchNorm: normalise with the batch's statistics over N, H, W.
 
     Biased variance and eps 1e-5, as PyTorch normalises in train mode. `scale`/`bias`
-    are the affine parameters (None = affine=False).
+    are the affine parameters (None = affine=False). Under `use_bn_mode("affine")` only
+    the affine part is applied.
     """
-    mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
-    var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2), keepdims=True)
-    y = (x - mean) * lax.rsqrt(var + BN_EPS)
+    if _bn_mode[0] == "affine":
+        y = x
+    else:
+        mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
+        var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2), keepdims=True)
+        y = (x - mean) * lax.rsqrt(var + BN_EPS)
     if scale is not None:
         y = y * scale
     if bias is not None:

@@ -183,19 +183,24 @@ def main(argv=None):
                     "macs_spearman_all": float(metrics.spearman(-macs_all, [truth[t][i] for i in ids_all])),
                     "score_vs_macs_spearman": float(metrics.spearman(sc, macs))}
 
+        def top_fields(t):   # top-end metrics, percentiles in the task's whole table
+            rep = metrics.report(sc, [truth[t][i] for i in ids], [truth[t][i] for i in ids_all])
+            return {k: float(rep[k]) for k in metrics.TOP_KEYS}
+
         for t in tasks:
             if (name, t, "default", None) in done:
                 old = [r for r in rows if (r["space"], r["task"], r["kind"]) == (name, t, "default")
-                       and "macs_spearman" not in r and r["n"] == len(ids)]   # from before the MACs columns
-                for r in old:
+                       and not {"macs_spearman", "top1_percentile"} <= set(r) and r["n"] == len(ids)]
+                for r in old:   # rows from before the MACs / top-end columns
                     r.update(macs_fields(t))
+                    r.update(top_fields(t))
                 if old:
                     rows_path.write_text(json.dumps(rows, indent=1))
                 continue
             y = np.asarray([truth[t][i] for i in ids])
             save_row({"space": name, "task": t, "kind": "default", "n": len(ids),
                       "spearman": float(metrics.spearman(sc, y)), "kendall": float(metrics.kendall(sc, y)),
-                      **macs_fields(t),
+                      **macs_fields(t), **top_fields(t),
                       "ms_per_arch": meta.get("ms_per_arch"), "programs": meta.get("programs"),
                       "options": opts, "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
         # --- DPS per task
@@ -227,6 +232,7 @@ def main(argv=None):
                                   cache_context=json.dumps({"space": name, "opts": opts, "images": "bundled",
                                                             "train": [ids_all[i] for i in train]}),
                                   default_eval_scores=[scores[ids_all[i]] for i in ev],
+                                  eval_reference=[truth[t][i] for i in ids_all],
                                   progress=lambda e: print(f"# {name}/{t} DPS {e['told']}/{e['cycles']} best "
                                                            f"{e['best_fitness']:.3f}", flush=True))
                 release_programs()   # this run's evaluator programs (the next run builds its own)
@@ -235,6 +241,8 @@ def main(argv=None):
                           "best_fitness": res["best_fitness"], "default_fitness": res["default_fitness"],
                           "spearman": res["eval_spearman"], "default_spearman": res["default_eval_spearman"],
                           "default_kendall": res["default_eval_kendall"], "kendall": res["eval_kendall"],
+                          **{k: res[f"eval_{k}"] for k in metrics.TOP_KEYS},
+                          **{f"default_{k}": res[f"default_eval_{k}"] for k in metrics.TOP_KEYS},
                           "max_channels": args.max_channels, "max_kernel": args.max_kernel,
                           "settings_from_cache": res["settings_from_cache"], "search_s": res["search_s"],
                           "eval_s": res["eval_s"], "compiles": res["compiles"], "wall_s": time.perf_counter() - t0,
@@ -243,12 +251,13 @@ def main(argv=None):
     def keep_default_spearman(r):   # what `eproxy dps --keep-default` returns, from the run's own fitness values
         return r["default_spearman"] if dps_run.keeps_default(r["best_fitness"], r["default_fitness"]) else r["spearman"]
 
-    table = ["| space | task | n | Spearman default | Kendall default | DPS: Spearman (default on the same archs) "
+    table = ["| space | task | n | Spearman default | Kendall default | top-1 / top-10 pct | Spearman in top 10% "
+             "| DPS: Spearman (default on the same archs) "
              "| MACs: Spearman (whole table) | Spearman(-score, MACs) | ms/arch | programs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
-    def f3(r, k):
-        return f"{r[k]:.3f}" if r.get(k) is not None else "-"
+    def f3(r, k, d=3):
+        return f"{r[k]:.{d}f}" if r.get(k) is not None else "-"
 
     for r in rows:
         if r["kind"] != "default":
@@ -258,7 +267,8 @@ def main(argv=None):
                         f"{keep_default_spearman(x):.3f}" for x in d) or "not run"
         macs = f"{f3(r, 'macs_spearman')} ({f3(r, 'macs_spearman_all')}) | {f3(r, 'score_vs_macs_spearman')}"
         speed = f"{r['ms_per_arch']:.0f} | {r['programs']}" if r.get("ms_per_arch") is not None else "- | -"
-        table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {dps} | "
+        top = f"{f3(r, 'top1_percentile', 1)} / {f3(r, 'top10_percentile', 1)} | {f3(r, 'spearman_top10pct')}"
+        table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {top} | {dps} | "
                      f"{macs} | {speed} |")
     (out / "table.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))

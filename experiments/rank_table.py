@@ -1,4 +1,5 @@
-"""The paper's ranking table: for every space and task with truth, Spearman and Kendall of the
+"""The paper's ranking table: for every space and task with truth, Spearman and Kendall (and the
+top-end metrics: truth percentile of the best-scored, Spearman within the truly best 10%) of the
 default Eproxy, of Eproxy+DPS (20 train architectures, several DPS seeds, mean +- std on the
 rest) and of each peer proxy, all on the same architectures.
 
@@ -10,8 +11,9 @@ rest) and of each peer proxy, all on the same architectures.
 
 Every (space, task) uses one draw of `--archs` architectures (seed 0; all of them by default),
 written as `<space>_<task>_archs.json`; Eproxy and the peers score exactly those (`eproxy
-compare` where the space has its classifier for the peers, else `eproxy score`), and each DPS
-seed trains on 20 of them and is evaluated on the other ones. Tasks: every bundled truth table
+compare` with the peers the space supports: naswot and fisher on NB201 only; `eproxy score`
+when no peer is asked for), and each DPS seed trains on 20 of them and is evaluated on the
+other ones. Tasks: every bundled truth table
 (`--tasks space:task,...` to choose), NDS spaces whose file is in `--nds-dir`, and any
 `--truth space:task=FILE`. Resumable: every step is an `eproxy` command whose own results are
 resumable, and finished steps are kept in `rows.json`. Writes `table.md` and `table.json`.
@@ -35,6 +37,9 @@ sys.path.insert(0, str(ROOT))
 from eproxy_jax.cli_args import ScriptParser, int_at_least, nonneg, positive, space_option  # noqa: E402
 
 PEERS = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
+# reported per proxy: the correlations and the top-end metrics (eproxy_jax.metrics.report); the
+# percentiles are read in the task's selection file, the whole table unless --archs draws fewer
+RANK_KEYS = ("spearman", "kendall", "top1_percentile", "top10_percentile", "spearman_top10pct")
 SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train set, not a task
 
 
@@ -68,7 +73,8 @@ def select(space_name, task, truth_file, n, out_dir: Path, options) -> tuple:
             idx = np.sort(np.random.default_rng(0).choice(len(encs), n, replace=False))
         rows = [[arch_from_text(sp.arch_id(encs[i])), float(truth[i])] for i in idx]
         path.write_text(json.dumps(rows))
-    return path, len(json.loads(path.read_text())), sp.has_classifier
+    from eproxy_jax import baselines
+    return path, len(json.loads(path.read_text())), baselines.supported(sp)
 
 
 def eproxy_cmd(args_list, options) -> dict:
@@ -149,18 +155,19 @@ def main(argv=None) -> int:
     for space, task, truth_file in tasks:
         key = f"{space}:{task}"
         row = rows.setdefault(key, {"space": space, "task": task})
-        sel, n, has_classifier = select(space, task, truth_file, a.archs, out, options)
+        sel, n, supported = select(space, task, truth_file, a.archs, out, options)
+        run_peers = [q for q in peers if q in supported]   # naswot and fisher: NB201 only
         row["archs"] = n
         common = ["--truth", str(sel), "--dataset", task]
         if "eproxy" not in row:
-            if has_classifier and peers:
-                r = eproxy_cmd(["compare", space, *common, "--proxies", ",".join(["eproxy", *peers]),
+            if run_peers:
+                r = eproxy_cmd(["compare", space, *common, "--proxies", ",".join(["eproxy", *run_peers]),
                                 "--out", str(out / f"compare_{space}_{task}")], options)
-                row["eproxy"] = {k: r["proxies"]["eproxy"][k] for k in ("spearman", "kendall")}
-                row["peers"] = {q: {k: r["proxies"][q][k] for k in ("spearman", "kendall")} for q in peers}
+                row["eproxy"] = {k: r["proxies"]["eproxy"][k] for k in RANK_KEYS}
+                row["peers"] = {q: {k: r["proxies"][q][k] for k in RANK_KEYS} for q in run_peers}
             else:
                 r = eproxy_cmd(["score", space, *common, "--out", str(out / f"{space}_{task}_eproxy.csv")], options)
-                row["eproxy"] = {"spearman": r["spearman"], "kendall": r["kendall"]}
+                row["eproxy"] = {k: r[k] for k in RANK_KEYS}
             save()
         dps = row.setdefault("dps", {})
         for s in range(a.dps_seeds):
@@ -172,7 +179,8 @@ def main(argv=None) -> int:
                             "--max-channels", str(a.max_channels), "--max-kernel", str(a.max_kernel),
                             "--out", str(out / f"dps_{space}_{task}_s{s}.json")], options)
             dps[str(s)] = {k: r[k] for k in ("eval_spearman", "eval_kendall", "default_eval_spearman",
-                                             "default_eval_kendall", "best_fitness", "wall_s")}
+                                             "default_eval_kendall", "best_fitness", "wall_s",
+                                             "eval_top1_percentile", "eval_spearman_top10pct")}
             save()
     protocol = {
         "date": datetime.date.today().isoformat(),
@@ -196,8 +204,9 @@ def _ms(vals, digits=3):
 
 
 def write_table(out: Path, rows: list, peers: list, protocol: dict):
-    head = ["space", "task", "archs", "Eproxy rho", "Eproxy tau", "Eproxy+DPS rho", "Eproxy+DPS tau",
-            "default on the same eval archs rho"] + [f"{q} rho" for q in peers]
+    head = ["space", "task", "archs", "Eproxy rho", "Eproxy tau", "Eproxy top-1 / top-10 pct", "Eproxy rho in top 10%",
+            "Eproxy+DPS rho", "Eproxy+DPS tau", "Eproxy+DPS top-1 pct",
+            "default on the same eval archs rho"] + [f"{q} rho / top-1 pct" for q in peers]
     lines = [f"Protocol ({'REDUCED' if protocol['reduced'] else 'full'}): {protocol['date']}, {protocol['machine']}; "
              f"archs per task: {protocol['archs']}; DPS: {protocol['dps']}"
              + (f"; space options {protocol['space_options']}" if protocol["space_options"] else ""), "",
@@ -206,9 +215,13 @@ def write_table(out: Path, rows: list, peers: list, protocol: dict):
         e = r.get("eproxy", {})
         d = list(r.get("dps", {}).values())
         cells = [r["space"], r["task"], str(r["archs"]), _ms([e.get("spearman")]), _ms([e.get("kendall")]),
+                 f"{_ms([e.get('top1_percentile')], 1)} / {_ms([e.get('top10_percentile')], 1)}",
+                 _ms([e.get("spearman_top10pct")]),
                  _ms([x["eval_spearman"] for x in d]) + (f" ({len(d)} seeds)" if d else ""),
-                 _ms([x["eval_kendall"] for x in d]), _ms([x["default_eval_spearman"] for x in d])]
-        cells += [_ms([r["peers"][q]["spearman"]]) if q in r.get("peers", {}) else "-" for q in peers]
+                 _ms([x["eval_kendall"] for x in d]), _ms([x.get("eval_top1_percentile") for x in d], 1),
+                 _ms([x["default_eval_spearman"] for x in d])]
+        cells += [f"{_ms([r['peers'][q]['spearman']])} / {_ms([r['peers'][q].get('top1_percentile')], 1)}"
+                  if q in r.get("peers", {}) else "-" for q in peers]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text)

@@ -164,7 +164,8 @@ class Space:
 
     @property
     def has_classifier(self) -> bool:
-        """Whether this space implements `classifier`, `param_count` and `flops` (peer proxies)."""
+        """Whether this space has a hand-built `classifier` (every peer proxy); the others run
+        the peers that `eproxy_jax.baselines.generic` supports on their feature module."""
         return type(self).classifier is not Space.classifier
 
     def param_count(self, encodings: np.ndarray, num_classes: int = 10) -> np.ndarray:

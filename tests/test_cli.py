@@ -135,8 +135,9 @@ def test_json_contract_and_resume_after_kill(tmp_path, setting_file):
     res = json.loads(full.stdout.strip().splitlines()[-1])
     for key, typ in [("space", str), ("dataset", str), ("n", int), ("spearman", float), ("kendall", float),
                      ("wall_s", float), ("compile_s", float), ("ms_per_arch", float), ("device", str),
-                     ("diverged", int)]:
+                     ("diverged", int), ("top1_percentile", float), ("top10_percentile", float)]:
         assert isinstance(res[key], typ), (key, res[key])
+    assert res["spearman_top10pct"] is None   # 5 architectures: the truly best 10 % is one
     assert res["n"] == 5 and res["space"] == "nb201" and res["dataset"] == "cifar10" and res["diverged"] == 0
     assert -1.0 <= res["spearman"] <= 1.0
 

@@ -205,8 +205,10 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for k in ("space", "dataset", "best_fitness", "eval_spearman", "default_eval_spearman", "cycles", "compiles",
-              "wall_s", "setting"):
+              "wall_s", "setting", "eval_spearman_top10pct", "default_eval_top10_percentile"):
         assert k in res
+    for k in ("eval_top1_percentile", "default_eval_top1_percentile"):   # read in the whole cifar10 table
+        assert 100 * 0.5 / len(acc) <= res[k] <= 100 - 100 * 0.5 / len(acc), k
     assert isinstance(res["compiles"], int) and res["eval_archs"] == 3 and res["train_archs"] == 5
     assert 0 < res["search_s"] <= res["wall_s"] and 0 < res["eval_s"] < res["wall_s"]
     assert (tmp_path / "curve.png").stat().st_size > 1000

@@ -45,16 +45,21 @@ def test_default_rows_with_macs_baseline_and_resume(tmp_path, capsys):
         np.testing.assert_allclose(r["macs_spearman_all"], stats.spearmanr(sp.macs(enc), val).statistic)
         np.testing.assert_allclose(r["score_vs_macs_spearman"],
                                    stats.spearmanr([-scores[i] for i in ids], macs).statistic)
+        # the best-scored architectures (a tie: their mean) at their percentile in the whole table
+        best = [i for i in ids if scores[i] == min(scores.values())]
+        pct = [100 * (np.sum(val < truth[i]) + 0.5 * np.sum(val == truth[i])) / len(val) for i in best]
+        np.testing.assert_allclose(r["top1_percentile"], np.mean(pct))
     table = (tmp_path / "table.md").read_text()
     assert "| MACs: Spearman (whole table) | Spearman(-score, MACs) |" in table
     r0 = rows[0]
-    assert (f"| transnas-micro | class_object | 6 | {r0['spearman']:.3f} | {r0['kendall']:.3f} | not run | "
+    assert (f"| transnas-micro | class_object | 6 | {r0['spearman']:.3f} | {r0['kendall']:.3f} | "
+            f"{r0['top1_percentile']:.1f} / {r0['top10_percentile']:.1f} | {r0['spearman_top10pct']:.3f} | not run | "
             f"{r0['macs_spearman']:.3f} ({r0['macs_spearman_all']:.3f}) | {r0['score_vs_macs_spearman']:.3f} |") in table
 
     # rows from before the MACs columns: a rerun fills them in and scores nothing
-    first = [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"]) for r in rows]
+    first = [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"], r["top1_percentile"]) for r in rows]
     for r in rows:
-        for k in ("macs_spearman", "macs_spearman_all", "score_vs_macs_spearman"):
+        for k in ("macs_spearman", "macs_spearman_all", "score_vs_macs_spearman", "top1_percentile"):
             del r[k]
     (tmp_path / "rows.json").write_text(json.dumps(rows))
     capsys.readouterr()
@@ -62,7 +67,8 @@ def test_default_rows_with_macs_baseline_and_resume(tmp_path, capsys):
     assert "scored" not in capsys.readouterr().out
     again = json.loads((tmp_path / "rows.json").read_text())
     assert len(again) == 4
-    assert [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"]) for r in again] == first
+    assert [(r["macs_spearman"], r["macs_spearman_all"], r["score_vs_macs_spearman"], r["top1_percentile"])
+            for r in again] == first
 
 
 def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_is_refused(tmp_path, capsys):

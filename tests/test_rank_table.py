@@ -38,15 +38,20 @@ def test_selection_reads_back_to_the_same_architectures(space, task, tmp_path):
 
 
 def test_table_marks_reduced_runs_and_averages_dps_seeds(tmp_path):
-    rows = [{"space": "nb201", "task": "cifar10", "archs": 100, "eproxy": {"spearman": 0.7, "kendall": 0.5},
-             "peers": {"naswot": {"spearman": 0.8, "kendall": 0.6}},
-             "dps": {"0": {"eval_spearman": 0.7, "eval_kendall": 0.5, "default_eval_spearman": 0.6},
-                     "1": {"eval_spearman": 0.8, "eval_kendall": 0.6, "default_eval_spearman": 0.6}}}]
+    rows = [{"space": "nb201", "task": "cifar10", "archs": 100,
+             "eproxy": {"spearman": 0.7, "kendall": 0.5, "top1_percentile": 97.5, "top10_percentile": 90.2,
+                        "spearman_top10pct": 0.3},
+             "peers": {"naswot": {"spearman": 0.8, "kendall": 0.6, "top1_percentile": 12.5}},
+             "dps": {"0": {"eval_spearman": 0.7, "eval_kendall": 0.5, "default_eval_spearman": 0.6,
+                           "eval_top1_percentile": 98.0},
+                     "1": {"eval_spearman": 0.8, "eval_kendall": 0.6, "default_eval_spearman": 0.6,
+                           "eval_top1_percentile": 100.0}}}]
     proto = {"date": "2026-11-29", "machine": "cpu", "archs": 100, "dps": "2 seeds", "reduced": True, "space_options": {}}
     rank_table.write_table(tmp_path, rows, ["naswot", "synflow"], proto)
     text = (tmp_path / "table.md").read_text()
     assert text.startswith("Protocol (REDUCED)")
-    assert "| nb201 | cifar10 | 100 | 0.700 | 0.500 | 0.750 +- 0.071 (2 seeds) | 0.550 +- 0.071 | 0.600 +- 0.000 | 0.800 | - |" in text
+    assert ("| nb201 | cifar10 | 100 | 0.700 | 0.500 | 97.5 / 90.2 | 0.300 | 0.750 +- 0.071 (2 seeds) | 0.550 +- 0.071 "
+            "| 99.0 +- 1.4 | 0.600 +- 0.000 | 0.800 / 12.5 | - |") in text
     assert json.loads((tmp_path / "table.json").read_text())["rows"] == rows
 
 

@@ -32,12 +32,25 @@ PROXIES: dict[str, ProxyInfo] = {
     "grad_norm": ProxyInfo("saliency", True, True, "Abdelfattah et al. 2021: sum over conv/linear layers of ||g||_2"),
     "fisher": ProxyInfo("saliency", True, True,
                         "Turner et al. 2020 / Abdelfattah et al. 2021: sum over conv/linear outputs of 0.5 mean_n (sum_hw a*g)^2"),
-    "params": ProxyInfo("analytic", False, False, "parameters of the benchmark's classifier"),
-    "flops": ProxyInfo("analytic", False, False, "FLOPs of the benchmark's classifier (conv/linear MACs + pooling)"),
+    "params": ProxyInfo("analytic", False, False, "parameters of the benchmark's classifier (the space's analytic "
+                        "count, else counted on the network: generic.count_active)"),
+    "flops": ProxyInfo("analytic", False, False, "FLOPs of the benchmark's classifier (NB201: conv/linear MACs + "
+                       "pooling; elsewhere the space's conv MACs + the linear layer's)"),
 }
 
 BASELINES = tuple(PROXIES)
 ALL_PROXIES = ("eproxy",) + BASELINES
+
+
+# what the generic classifier (`generic.FeatureClassifier`: a space's feature module, pooling,
+# linear) supports; naswot and fisher need per-ReLU / per-conv probes only hand-built classifiers have
+GENERIC = ("synflow", "jacob_cov", "snip", "grad_norm", "params", "flops")
+
+
+def supported(space) -> tuple:
+    """The peer proxies that run on `space`: all of them where it has a hand-built classifier
+    (`Space.classifier`, NB201), else `GENERIC`."""
+    return BASELINES if space.has_classifier else GENERIC
 
 
 class ProxyNameError(ValueError):

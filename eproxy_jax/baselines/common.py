@@ -11,11 +11,11 @@ from .. import initializers
 def init_variables(net, key, images, encoding_shape):
     """`{"params", "gates"}` of a classifier module for this batch: every conv/linear kernel
     (and the linear bias) drawn as PyTorch does by default (U(+-1/sqrt(fan_in))), BN scale 1
-    and bias 0, gates zero. The same `key` gives the same kernels with or without BN."""
+    and bias 0, gates zero (none where the classifier has no gates). The same `key` gives the same kernels with or without BN."""
     enc = jnp.zeros(encoding_shape, jnp.int32)
     shapes = jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), images, enc))
     params = initializers.init_tree(key, shapes["params"], initializers.PYTORCH_DEFAULT)
-    gates = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes["gates"])
+    gates = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, jnp.float32), shapes.get("gates", {}))
     return {"params": params, "gates": gates}
 
 

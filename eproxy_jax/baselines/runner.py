@@ -10,11 +10,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from spaces import edge_groups
+from spaces.base import Space
 
 from .. import memory, ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
-from . import PROXIES, BaselineError
+from . import PROXIES, BaselineError, supported
 from .common import init_variables
+from .generic import FeatureClassifier, count_active
 from .jacob_cov import jacob_cov
 from .naswot import naswot
 from .saliency import saliencies
@@ -37,6 +39,9 @@ class BaselineEngine:
         if unknown:
             raise BaselineError(f"unknown baseline {unknown[0]!r} (available: {', '.join(PROXIES)})")
         self.space, self.proxies = space, list(proxies)
+        off = [p for p in self.proxies if p not in supported(space)]
+        if off:
+            raise BaselineError(f"{', '.join(off)} not available for {space.name} (available: {', '.join(supported(space))})")
         self.images = jnp.asarray(images, jnp.float32)
         if any(PROXIES[p].labels for p in self.proxies):
             if labels is None:
@@ -52,36 +57,56 @@ class BaselineEngine:
         self.chunk = -(-max(int(chunk), 1) // self.arch_vmap) * self.arch_vmap
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
         self.num_classes = num_classes
-        self.net = space.classifier(num_classes, bn=True)
-        self.net_nobn = space.classifier(num_classes, bn=False)
+        self.generic = not space.has_classifier   # the space's feature module + pooling + linear
+        self.bucketed = hasattr(space, "bucket_of")
         self.programs = list(dict.fromkeys(PROXIES[p].program for p in self.proxies))
-        key = jax.random.PRNGKey(seed)
-        shape = tuple(space.encoding_shape)
-        self.variables = init_variables(self.net, key, self.images, shape) if set(self.programs) - {"analytic", "synflow"} else None
-        self.syn_variables = (init_variables(self.net_nobn, key, jnp.ones((1,) + self.images.shape[1:]), shape)
-                              if "synflow" in self.programs else None)
+        self.key = jax.random.PRNGKey(seed)
         self.timing: dict[str, dict] = {}
-        self._compiled: dict = {}
+        self._nets, self._vars, self._compiled = {}, {}, {}
+        self.compile_s = 0.0   # every program compiled so far
 
-    # -- one program per proxy family ------------------------------------------------
-    def _per_arch(self, program):
-        net, net0, images, hw = self.net, self.net_nobn, self.images, self.images.shape[1:]
+    # -- networks and variables, per shape bucket ----------------------------------------
+    def net(self, bucket, bn: bool = True):
+        """The classifier of a bucket (None: the space's only one), with or without BN."""
+        if (bucket, bn) not in self._nets:
+            if self.generic:
+                body = self.space.module(bucket) if self.bucketed else self.space.module()
+                self._nets[bucket, bn] = FeatureClassifier(body, self.num_classes, bn)
+            else:
+                self._nets[bucket, bn] = self.space.classifier(self.num_classes, bn=bn)
+        return self._nets[bucket, bn]
+
+    def variables(self, program, bucket):
+        """PyTorch-default variables of the classifier a program runs (the same key for every
+        program: synflow's BN-free net has the same kernels)."""
+        bn = program not in ("synflow", "count")
+        if (bn, bucket) not in self._vars:
+            images = self.images if bn else jnp.ones((1,) + self.images.shape[1:], jnp.float32)
+            self._vars[bn, bucket] = init_variables(self.net(bucket, bn), self.key, images, self.space.encoding_shape)
+        return self._vars[bn, bucket]
+
+    # -- one program per proxy family (and shape bucket) ---------------------------------
+    def _per_arch(self, program, bucket):
+        net, net0, images, hw = self.net(bucket), self.net(bucket, False), self.images, self.images.shape[1:]
+        adapt = getattr(net, "adapt", lambda v, e: v)   # generic: kernels at the real fans
         if program == "naswot":
-            return lambda v, lab, e: {"naswot": naswot(net, v, images, e)}
+            return lambda v, lab, e: {"naswot": naswot(net, adapt(v, e), images, e)}
         if program == "jacob_cov":
-            return lambda v, lab, e: {"jacob_cov": jacob_cov(net, v, images, e)}
+            return lambda v, lab, e: {"jacob_cov": jacob_cov(net, adapt(v, e), images, e)}
         if program == "saliency":
-            return lambda v, lab, e: saliencies(net, v, images, lab, e)
+            return lambda v, lab, e: saliencies(net, adapt(v, e), images, lab, e)
         if program == "synflow":
-            return lambda v, lab, e: {"synflow": synflow(net0, v, hw, e)}
+            return lambda v, lab, e: {"synflow": synflow(net0, adapt(v, e), hw, e)}
+        if program == "count":   # generic spaces only (`_analytic`)
+            def count(v, lab, e):
+                total, c_deep = count_active(net0, v, hw, e)
+                return {"params": total.astype(jnp.float64), "c_deep": c_deep.astype(jnp.float64)}
+            return count
         raise ValueError(program)
 
-    def _variables(self, program):
-        return self.syn_variables if program == "synflow" else self.variables
-
-    def compile(self, program):
-        if program not in self._compiled:
-            one = self._per_arch(program)
+    def compile(self, program, bucket=None):
+        if (program, bucket) not in self._compiled:
+            one = self._per_arch(program, bucket)
             v = self.arch_vmap
 
             def run(variables, labels, encs, valid):
@@ -89,17 +114,19 @@ class BaselineEngine:
                 return map_archs(lambda e, m: one(variables, labels, e), encs, dummy, valid, v)
 
             t = time.perf_counter()
+            variables = self.variables(program, bucket)   # float32, drawn outside the x64 block
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
-            with ops.use_conv_impl(self.conv_impl), jax.enable_x64(program == "synflow"), \
-                    edge_groups.archs_batched(v > 1):
-                lowered = jax.jit(run).lower(self._variables(program), self.labels, encs, valid)
-                self._compiled[program] = lowered.compile()
-            self.timing.setdefault(program, {})["compile_s"] = time.perf_counter() - t
-            memory.check_fits(self._compiled[program], jax.local_devices()[0],
+            bn_free = program in ("synflow", "count")   # the BN mode is entered here, outside the trace
+            with ops.use_conv_impl(self.conv_impl), ops.use_bn_mode("affine" if bn_free and self.generic else "train"), \
+                    jax.enable_x64(bn_free), edge_groups.archs_batched(v > 1):
+                lowered = jax.jit(run).lower(variables, self.labels, encs, valid)
+                self._compiled[program, bucket] = lowered.compile()
+            self.compile_s += time.perf_counter() - t
+            memory.check_fits(self._compiled[program, bucket], jax.local_devices()[0],
                               f"the {program} program of the peer proxies at --chunk {self.chunk}",
                               "lower --chunk or --batch-size")
-        return self._compiled[program]
+        return self._compiled[program, bucket]
 
     def proxies_of(self, program) -> list:
         return [p for p in self.proxies if PROXIES[p].program == program]
@@ -107,38 +134,62 @@ class BaselineEngine:
     def score_program(self, program, encodings, on_chunk=None, progress=None) -> dict:
         """{proxy: float64 [n]} of one program's proxies; `on_chunk(indices, {proxy: [k]})`
         after each chunk with the positions it scored (as `Engine.score`), `progress.update(k)`
-        likewise."""
+        likewise. Compilation is timed apart (`timing[program]["compile_s"]`)."""
         encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
         self.space.check_encodings(encodings)
         names, n = self.proxies_of(program), len(encodings)
-        out = {p: np.zeros(n, np.float64) for p in names}
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), self.compile_s
         if program == "analytic":
-            for p in names:
-                fn = self.space.param_count if p == "params" else self.space.flops
-                out[p] = np.asarray(fn(encodings, self.num_classes), np.float64)
+            out = self._analytic(names, encodings)
             if on_chunk is not None and n:
                 on_chunk(np.arange(n), out)
             if progress is not None:
                 progress.update(n)
-        elif n:
-            fn = self.compile(program)
-            t = time.perf_counter()
-            variables = self._variables(program)
-            for start in range(0, n, self.chunk):
-                stop = min(start + self.chunk, n)
-                ok = np.arange(self.chunk) < stop - start
-                res = fn(variables, self.labels, pad_chunk(encodings, start, stop, self.chunk), ok)
-                part = {p: np.asarray(res[p], np.float64)[: stop - start] for p in names}
-                for p in names:
-                    out[p][start:stop] = part[p]
-                if on_chunk is not None:
-                    on_chunk(np.arange(start, stop), part)
-                if progress is not None:
-                    progress.update(stop - start)
+        else:
+            out = self._run(program, encodings, on_chunk, progress)
         timing = self.timing.setdefault(program, {})
-        timing["score_s"] = timing.get("score_s", 0.0) + time.perf_counter() - t
+        timing["compile_s"] = timing.get("compile_s", 0.0) + self.compile_s - c0
+        timing["score_s"] = timing.get("score_s", 0.0) + time.perf_counter() - t - (self.compile_s - c0)
         timing["n"] = timing.get("n", 0) + n
+        return {p: out[p] for p in names}
+
+    def _run(self, program, encodings, on_chunk=None, progress=None) -> dict:
+        """A compiled program over the encodings, chunk by chunk within each shape bucket."""
+        n = len(encodings)
+        buckets = np.asarray(self.space.bucket_of(encodings)) if self.bucketed and n else np.zeros(n, np.int64)
+        out = {}
+        for b in dict.fromkeys(buckets.tolist()):
+            where = np.flatnonzero(buckets == b)
+            fn = self.compile(program, b if self.bucketed else None)
+            variables = self.variables(program, b if self.bucketed else None)
+            for start in range(0, len(where), self.chunk):
+                pos = where[start:start + self.chunk]
+                ok = np.arange(self.chunk) < len(pos)
+                res = fn(variables, self.labels, pad_chunk(encodings[pos], 0, len(pos), self.chunk), ok)
+                part = {p: np.asarray(v, np.float64)[: len(pos)] for p, v in res.items()}
+                for p, v in part.items():
+                    out.setdefault(p, np.zeros(n, np.float64))[pos] = v
+                if on_chunk is not None:
+                    on_chunk(pos, part)
+                if progress is not None:
+                    progress.update(len(pos))
+        return out
+
+    def _analytic(self, names, encodings) -> dict:
+        """params and flops: the space's own analytic counts where it has them, else counted
+        on the network (`generic.count_active`; flops = the space's MACs + the linear layer)."""
+        sp, k, out = self.space, self.num_classes, {}
+        own = {p: getattr(type(sp), f) is not getattr(Space, f) for p, f in (("params", "param_count"), ("flops", "flops"))}
+        counted = (self._run("count", encodings) if len(encodings) and not all(own[p] for p in names)
+                   else {"params": np.zeros(0), "c_deep": np.zeros(0)})
+        for p in names:
+            if own[p]:
+                fn = sp.param_count if p == "params" else sp.flops
+                out[p] = np.asarray(fn(encodings, k), np.float64)
+            elif p == "params":
+                out[p] = counted["params"]
+            else:
+                out[p] = np.asarray(sp.macs(encodings), np.float64) + counted["c_deep"] * k
         return out
 
     def score(self, encodings, progress=None) -> dict:
