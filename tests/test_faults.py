@@ -22,6 +22,7 @@ import pytest
 from conftest import ROOT, TINY_CLI, TINY_SETTING
 from eproxy_jax import cli, runlock, store
 from eproxy_jax.store import ResultStore
+from eproxy_jax.version import SCORING_VERSION
 
 BASE = ["score", "nb201", "--limit", "6", "--sample-seed", "1", "--chunk", "2", "--quiet",
         "--setting", json.dumps(TINY_SETTING), *TINY_CLI]
@@ -163,12 +164,13 @@ def test_failure_before_the_first_row_leaves_no_file(tmp_path, capsys):
 
 def _results_file(path, **override):
     """A results file as `BASE` would write it (one row), its meta changed by `override`."""
-    from eproxy_jax import images
+    from eproxy_jax import images, setting_spec
     from eproxy_jax.setting import ProxySetting
     raw = images.load_raw("bundled", n=16, seed=0, size=16)
+    name, setting = setting_spec.resolve(json.dumps(TINY_SETTING), "nb201")   # as BASE's --setting resolves
     meta = cli.score_meta("nb201", {"channels": 4, "cells_per_stage": 1, "input_size": 16},
-                          ProxySetting.from_dict(TINY_SETTING), [0], "bundled", 0, raw,
-                          truth=cli.truth_identity(None, "cifar10"))
+                          ProxySetting.from_dict(setting), [0], "bundled", 0, raw,
+                          truth=cli.truth_identity(None, "cifar10"), setting_name=name)
     meta.update(override)
     ResultStore(path, meta, [0]).append(["x"], [[1.0]], [90.0])
     return path
@@ -176,7 +178,7 @@ def _results_file(path, **override):
 
 @pytest.mark.parametrize("extra, override, needle", [
     (["--dataset", "cifar100"], {}, "truth source: file dataset:cifar10, this run dataset:cifar100"),
-    ([], {"proxy": "eproxy-jax/1"}, "scoring version: file eproxy-jax/1, this run eproxy-jax/2"),
+    ([], {"proxy": "eproxy-jax/1"}, f"scoring version: file eproxy-jax/1, this run eproxy-jax/{SCORING_VERSION}"),
     ([], {"truth": None}, "truth source: file none, this run dataset:cifar10"),
 ])
 def test_resume_refuses_other_truth_source_or_scoring_version(tmp_path, capsys, extra, override, needle):
