@@ -20,17 +20,23 @@ from .store import seed_mean
 
 
 def _as_setting(setting, space) -> ProxySetting:
+    """None: the space's default; a dict, a JSON path or inline JSON: those fields over the
+    space's default (as `--setting`); a name: that named setting; a `ProxySetting`: as is."""
     if setting is None or isinstance(setting, ProxySetting):
         return setting or ProxySetting.for_space(space)
+    from . import setting_spec
+    branches = min(3, len(space.feature_channels))
+    name = getattr(space, "name", "")
     if isinstance(setting, dict):
-        return ProxySetting.from_dict(setting, max_branches=len(space.feature_channels))
-    return ProxySetting.load(setting, max_branches=len(space.feature_channels))
+        base = setting_spec.named_settings()[setting_spec.space_default(name)]["setting"]
+        return ProxySetting.from_dict({**base, **setting}, max_branches=branches)
+    return ProxySetting.from_dict(setting_spec.resolve(str(setting), name, branches)[1], max_branches=branches)
 
 
 def score_per_seed(space, archs, setting=None, seeds=1, images=None, chunk: int = 16, **engine_kw) -> np.ndarray:
     """Eproxy scores `[n, n_seeds]` (lower = better). `archs`: encodings or any form the space
     parses (benchmark lists, strings); `seeds`: a count (seeds 0..K-1) or a list of seeds;
-    `setting`: None (the space's default, `eproxy settings`), a dict, a JSON path, or a `ProxySetting`."""
+    `setting`: None (the space's default, `eproxy settings`), a dict (fields over that default), a JSON path, or a `ProxySetting`."""
     if isinstance(space, str):
         space = load_space(space)
     encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))

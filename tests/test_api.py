@@ -12,9 +12,18 @@ from eproxy_jax.engine import Engine
 
 
 @pytest.fixture(scope="module")
-def per_seed(tiny_space, tiny_setting, tiny_images, sample_encodings):
+def space_setting():
+    """TINY_SETTING over nb201's default (alpha 0.2), as the API and `--setting` read a partial setting."""
+    from eproxy_jax.setting import ProxySetting
+    s = ProxySetting.from_dict({"alpha": 0.2, **TINY_SETTING})
+    assert float(s.alpha) == np.float32(0.2)
+    return s
+
+
+@pytest.fixture(scope="module")
+def per_seed(tiny_space, space_setting, tiny_images, sample_encodings):
     """Engine scores of the four sample cells under seeds 0 and 1 (the reference)."""
-    return Engine(tiny_space, tiny_setting, [0, 1], tiny_images).score(sample_encodings)
+    return Engine(tiny_space, space_setting, [0, 1], tiny_images).score(sample_encodings)
 
 
 def test_score_per_seed_takes_strings_a_seed_list_and_a_dict(tiny_space, tiny_images, sample_encodings, per_seed):
@@ -34,10 +43,10 @@ def test_score_is_the_seed_mean_and_a_json_setting_equals_the_dict(tmp_path, tin
     assert np.isposinf(got[2])
 
 
-def test_evaluate_reports_rank_metrics_of_the_mean(tiny_space, tiny_setting, tiny_images, sample_encodings,
+def test_evaluate_reports_rank_metrics_of_the_mean(tiny_space, space_setting, tiny_images, sample_encodings,
                                                    per_seed):
     truth = np.array([70.0, 60.0, 10.0, 65.0])
-    res = ep.evaluate(tiny_space, sample_encodings, truth, setting=tiny_setting, seeds=2, images=tiny_images)
+    res = ep.evaluate(tiny_space, sample_encodings, truth, setting=space_setting, seeds=2, images=tiny_images)
     mean = per_seed.astype(np.float64).mean(1)
     assert res["dead"] == 1 and res["diverged"] == 0
     np.testing.assert_allclose(res["scores"], mean, rtol=1e-12)
