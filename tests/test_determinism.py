@@ -23,20 +23,28 @@ VMAP_RTOL = 5e-4
 
 
 @pytest.fixture(scope="module")
+def cli_setting():
+    """TINY_SETTING as `eproxy score nb201 --setting FILE` resolves it (over nb201's default)."""
+    from eproxy_jax import setting_spec
+    from eproxy_jax.setting import ProxySetting
+    return ProxySetting.from_dict(setting_spec.resolve(json.dumps(TINY_SETTING), "nb201")[1])
+
+
+@pytest.fixture(scope="module")
 def encs():
     return np.stack([parse_string(c) for c in CELLS])
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_space, tiny_setting, tiny_images, encs):
-    return Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=1).score(encs)[:, 0]
+def reference(tiny_space, cli_setting, tiny_images, encs):
+    return Engine(tiny_space, cli_setting, [0], tiny_images, chunk=1).score(encs)[:, 0]
 
 
-def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, tiny_setting, tiny_images, encs,
+def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, cli_setting, tiny_images, encs,
                                                                  reference):
     # chunk 2 against the chunk-1 reference: 5 cells make 3 chunks, the last one padded; the
     # CLI test below runs the same chunk-2 program through --shard, --limit and resume
-    eng = Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=2)
+    eng = Engine(tiny_space, cli_setting, [0], tiny_images, chunk=2)
     assert np.isfinite(reference).all()
     np.testing.assert_array_equal(eng.score(encs)[:, 0], reference)
     order = [4, 2, 0, 3, 1]
@@ -45,8 +53,8 @@ def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, tiny
         np.testing.assert_array_equal(eng.score(encs[company])[:, 0], reference[company])
 
 
-def test_vmapped_path_within_its_stated_tolerance(tiny_space, tiny_setting, tiny_images, encs, reference):
-    got = Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=4, arch_vmap=2).score(encs)[:, 0]
+def test_vmapped_path_within_its_stated_tolerance(tiny_space, cli_setting, tiny_images, encs, reference):
+    got = Engine(tiny_space, cli_setting, [0], tiny_images, chunk=4, arch_vmap=2).score(encs)[:, 0]
     print("vmapped (arch_vmap 2) vs lax.map: max relative difference", np.max(np.abs(got / reference - 1)))
     np.testing.assert_allclose(got, reference, rtol=VMAP_RTOL, atol=0)
 
