@@ -35,13 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def percentile_in(table: np.ndarray):
-    """Truth percentile of a value within `table`: 100 x (below + half the ties) / N."""
-    srt = np.sort(table)
-
-    def pct(v):
-        lo, hi = np.searchsorted(srt, v, "left"), np.searchsorted(srt, v, "right")
-        return 100.0 * (lo + 0.5 * (hi - lo)) / len(srt)
-    return pct
+    """Truth percentile of a value within `table` (`metrics.percentile`: below + half the ties)."""
+    from eproxy_jax import metrics
+    return lambda v: float(metrics.percentile(v, table))
 
 
 def top_end(scores, truth, pct) -> dict:
