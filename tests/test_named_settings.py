@@ -13,7 +13,7 @@ from conftest import TINY_CLI
 from eproxy_jax import cli, setting_spec as spec
 from eproxy_jax.setting import ProxySetting
 
-NAMES = ("authors", "default", "default_macs", "paper")
+NAMES = ("authors", "default", "default_macs", "default_macs_phase", "paper")
 
 
 def _file(name):
