@@ -24,6 +24,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from . import ops
 from .initializers import flat_draw
@@ -123,7 +124,8 @@ def signal(name: str, key, images, size: int, channels: int, wave_mode=0):
 
 def branch_target(key, images, size: int, channels: int, mask, level, wave_mode=0):
     """`level * sum_s mask[s] * signal_s`; `mask`, `level` and `wave_mode` may be traced
-    (DPS genes are data)."""
+    (DPS genes are data). The reference definition of one branch's target: `make_targets`
+    computes the same values for all branches at once."""
     keys = jax.random.split(key, len(SIGNALS))
     out = jnp.zeros((images.shape[0], size, size, channels), jnp.float32)
     for i, (name, k) in enumerate(zip(SIGNALS, keys)):
@@ -132,9 +134,30 @@ def branch_target(key, images, size: int, channels: int, mask, level, wave_mode=
 
 
 def make_targets(key, setting, images, size: int):
-    """One target per branch of `setting` (a `ProxySetting`), as a tuple of NHWC arrays."""
-    return tuple(
-        branch_target(jax.random.fold_in(key, b), images, size, setting.c_last[b], setting.signal_mask[b],
-                      setting.level[b], setting.wave_mode)
-        for b in range(setting.branches)
-    )
+    """One target per branch of `setting` (a `ProxySetting`), as a tuple of NHWC arrays:
+    `branch_target(fold_in(key, b), ..., c_last[b], ...)` for each branch b.
+
+    Computed batched, for the compile time: every signal of every branch is drawn at the
+    widest branch's channel count (channel c does not depend on the count, so branch b takes
+    its first `c_last[b]` channels) and the three wave bands of all branches run as one
+    vmapped draw, the `net` signals as one `lax.map`. The random bits are the same as one
+    draw per branch and signal; XLA:CPU compiles each random draw separately, so the
+    unbatched form (15 draws per branch) took most of a scoring program's preparation."""
+    nb, n = setting.branches, images.shape[0]
+    width = max(setting.c_last[:nb])
+    keys = jnp.stack([jax.random.split(jax.random.fold_in(key, b), len(SIGNALS)) for b in range(nb)])
+    waves = [i for i, name in enumerate(SIGNALS) if name in WAVE_BANDS]
+    bands = jnp.asarray([WAVE_BANDS[SIGNALS[i]] for i in waves], jnp.float32)
+    one_wave = lambda k, band: wave(k, n, size, width, band, setting.wave_mode)  # noqa: E731
+    drawn = {SIGNALS[i]: x for i, x in zip(waves, jnp.moveaxis(
+        jax.vmap(jax.vmap(one_wave, in_axes=(0, 0)), in_axes=(0, None))(keys[:, waves], bands), 1, 0))}
+    drawn["dot"] = jax.vmap(lambda k: dot(k, n, size, width))(keys[:, SIGNALS.index("dot")])
+    drawn["net"] = lax.map(lambda k: net(k, images, size, width), keys[:, SIGNALS.index("net")])
+    out = []
+    for b in range(nb):
+        c, mask = setting.c_last[b], setting.signal_mask[b]
+        t = jnp.zeros((n, size, size, c), jnp.float32)
+        for i, name in enumerate(SIGNALS):
+            t = t + mask[i] * drawn[name][b, ..., :c]
+        out.append(setting.level[b] * t)
+    return tuple(out)

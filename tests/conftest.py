@@ -9,6 +9,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import xla_flags  # noqa: E402  (tests/ is on sys.path: pytest's rootdir conftest)
+
+xla_flags.apply()   # before jax is imported: see tests/xla_flags.py
+
 # one persistent compilation cache for the whole test session (and for CLI subprocesses);
 # under pytest-xdist one per worker (JAX writes cache entries unlocked: no reads of a half-written one)
 CACHE = Path(os.environ.get("EPROXY_TEST_CACHE", "/tmp/eproxy-test-xla-cache"))

@@ -10,6 +10,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))          # tests/ (golden, test_nbmr)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # the checkout under test
 
+import xla_flags  # noqa: E402
+
+xla_flags.apply()   # the suite's XLA build (before jax is imported): the scores are checked under it
 import golden  # noqa: E402
 from eproxy_jax.version import SCORING_VERSION  # noqa: E402
 

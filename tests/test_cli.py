@@ -126,6 +126,7 @@ def test_malformed_architectures_exit_2(tmp_path):
     _one_line_error(run(["score", "nb201", "--truth", str(truth)], tmp_path), "unknown NB201 op")
 
 
+@pytest.mark.slow
 def test_json_contract_and_resume_after_kill(tmp_path, setting_file):
     base = ["score", "nb201", "--limit", "5", "--sample-seed", "3", "--setting", str(setting_file),
             "--chunk", "1", *TINY_CLI, "--json", "--quiet"]

@@ -22,6 +22,7 @@ ODD = {"branches": 2, "head_kernel": [1, 3], "barrier_kernel": [3, 1], "c_out": 
        "init": "xavier_normal", "barrier_init": "kaiming_uniform"}
 
 
+@pytest.mark.slow
 def test_bucket_equals_exact_build(tiny_space, tiny_images, sample_encodings):
     """Masked program (kernels 1 and 3 inside 7, channels inside 32, an off branch) == the
     exact-shape engine, on the per-architecture path and on the vmapped im2col path."""
@@ -37,6 +38,7 @@ def test_bucket_equals_exact_build(tiny_space, tiny_images, sample_encodings):
     np.testing.assert_allclose(ev_v.scores([ODD])[0], exact, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_per_image_waves_in_a_bucket_equal_the_exact_build(tiny_space, tiny_images, sample_encodings):
     """`per_image_waves` (not a gene) is shared by a DPS run like momentum: a bucket scores
     per-image waves as the exact build does, and a setting that differs from the run's is refused."""
@@ -78,6 +80,7 @@ def _genomes_covering_every_value():
     return list((j % dps.CARDINALITIES[None, :]).astype(np.int32))
 
 
+@pytest.mark.slow
 def test_every_gene_value_gives_a_valid_proxy(tiny_space, tiny_images, sample_encodings):
     """All values of all genes (channels and kernels capped to 16 / 3 to stay small on a CPU;
     the largest grid values are checked once below)."""
@@ -88,6 +91,7 @@ def test_every_gene_value_gives_a_valid_proxy(tiny_space, tiny_images, sample_en
     assert np.isfinite(s).all()
 
 
+@pytest.mark.slow
 def test_largest_grid_values(tiny_images, sample_encodings):
     """The largest kernel and channel values (7, 512) on the exact-shape path, one branch and
     8 px inputs to stay cheap on a CPU (their bucket is the masked version of this program)."""
@@ -111,6 +115,7 @@ def _run(tiny_space, tiny_images, encs, truth, **kw):
                        max_channels=128, max_kernel=3, **kw)
 
 
+@pytest.mark.slow
 def test_dps_run_compiles_per_bucket_not_per_candidate(tiny_space, tiny_images):
     encs = FOUR_LIVE
     truth = np.arange(4.0)
@@ -124,6 +129,7 @@ def test_dps_run_compiles_per_bucket_not_per_candidate(tiny_space, tiny_images):
     assert set(res["setting"]) >= {"lr", "branches", "c_out"}
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_result(tiny_space, tiny_images, tmp_path):
     encs = FOUR_LIVE
     truth = np.arange(4.0)
@@ -143,6 +149,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_space, tiny_images, tmp
         _run(tiny_space, tiny_images, encs, truth, state_path=state, meta={"x": 2})
 
 
+@pytest.mark.slow
 def test_a_run_cut_inside_a_batch_keeps_the_settings_already_scored(tiny_space, tiny_images, tmp_path):
     """Scored one setting per evaluator call, the state keeps a partly scored batch: the resumed
     run scores only the rest, and the result equals an uncut run scored in whole batches."""
@@ -193,6 +200,7 @@ def test_cli_errors_are_one_line_exit_2(args, needle, tmp_path):
     assert len(lines) == 1 and needle in lines[0], r.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     train = tmp_path / "train.json"
     from spaces import load_space
@@ -225,6 +233,7 @@ def test_cli_json_contract_plot_and_setting_reuse(tmp_path):
     assert setting_spec.load(tmp_path / "best.json")["c_out"] == res["setting"]["c_out"]
 
 
+@pytest.mark.slow
 def test_on_other_architectures_of_several_shapes_reuses_programs(tiny_images):
     """`Evaluator.on` keeps each known network shape's chunk size, so its programs run the new
     architectures without a compile, and each architecture gets the score it had."""
@@ -247,6 +256,7 @@ def test_on_other_architectures_of_several_shapes_reuses_programs(tiny_images):
     np.testing.assert_allclose(got, want[:, perm], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_score_cache_shares_settings_across_truths_without_changing_results(tiny_space, tiny_images, tmp_path):
     """Two tasks of one space (same train cells, other truth) with one cache file: the second
     run reads the settings both asked (at least the shared random first batch) instead of

@@ -78,6 +78,7 @@ def test_file_errors(tmp_path):
             sp.load_truth(path=f)
 
 
+@pytest.mark.slow
 def test_cli_scores_an_nds_space(tmp_path):
     """`eproxy score` on an NDS file (the fix-w-d fixture: one size, so one program; spaces
     with several sizes run one program per size, see `bucket_of` above and the engine's
@@ -97,6 +98,7 @@ def test_cli_scores_an_nds_space(tmp_path):
     assert r.returncode == 2 and "facebookresearch/nds" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_dps_runs_over_several_network_shapes():
     """DPS settings on architectures of several network shapes: one program per shape, each
     architecture scored as the engine scores it (the shape's program, the same proxy seed)."""
@@ -183,6 +185,7 @@ def _real_channels(feat, exact_channels, W, w, n_nodes):
 
 
 @pytest.mark.parametrize("skeleton", ["cifar", "imagenet"])
+@pytest.mark.slow
 def test_masked_width_and_depth_equal_the_exact_network(skeleton):
     """A width-8, depth-9 program with channels masked and cells skipped computes the
     narrower/shallower networks on the same weights (cut channel by channel, cell by cell),

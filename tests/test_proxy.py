@@ -156,6 +156,7 @@ def test_optimizer_matches_pytorch_sgd():
     np.testing.assert_allclose(p["bn"]["scale"], pb, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_engine_chunking_vmap_and_seeds_agree(tiny_space, tiny_setting, tiny_images, jitted, ctx, sample_encodings):
     """lax.map over archs (switch runs one op) == vmap over archs (select over all ops);
     padding of the last chunk is invisible; seed 0 of a 2-seed run == the 1-seed run."""
@@ -172,6 +173,7 @@ def test_engine_chunking_vmap_and_seeds_agree(tiny_space, tiny_setting, tiny_ima
     np.testing.assert_allclose(eng_map.score(sample_encodings[:3])[:, 0], out[:, 1], rtol=3e-3)
 
 
+@pytest.mark.slow
 def test_engine_im2col_convs_agree(tiny_space, tiny_setting, tiny_images, jitted, ctx, sample_encodings):
     """The GPU path (architectures vmapped, convolutions as patch matmuls) scores as the
     per-architecture path does."""
@@ -197,6 +199,7 @@ def test_engine_respects_a_disabled_cache():
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="memory maps are counted on Linux")
+@pytest.mark.slow
 def test_release_programs_frees_the_memory_maps_of_a_dropped_engine(tiny_space, tiny_setting, tiny_images,
                                                                     sample_encodings):
     """A long job compiles program after program; on the CPU each keeps memory maps, capped per

@@ -215,3 +215,17 @@ def test_per_image_waves_is_data_not_shape():
         out[mode] = np.asarray(build(jax.random.PRNGKey(0), s)[0])
     np.testing.assert_array_equal(out["off"][1], out["off"][0])
     assert not np.allclose(out["phase"][1], out["phase"][0]) and not np.allclose(out["all"], out["phase"])
+
+
+def test_batched_targets_equal_one_draw_per_branch():
+    """make_targets draws all branches and signals batched (for the compile time); each branch
+    equals the reference `branch_target` of its own key and channel count, for every wave mode."""
+    for mode in ("off", "all"):
+        s = ProxySetting.from_dict({"branches": 3, "c_last": [4, 16, 8], "signals": [["wave_h", "net"], ["dot", "wave_l"],
+                                    ["wave_m", "wave_h", "dot", "net"]], "level": [1.5, 0.5, 1.0], "per_image_waves": mode})
+        got = make_targets(jax.random.PRNGKey(3), s, IMAGES, 8)
+        for b, t in enumerate(got):
+            want = targets.branch_target(jax.random.fold_in(jax.random.PRNGKey(3), b), IMAGES, 8, s.c_last[b],
+                                         s.signal_mask[b], s.level[b], s.wave_mode)
+            chex.assert_shape(t, (N, 8, 8, s.c_last[b]))
+            np.testing.assert_allclose(t, want, rtol=1e-5, atol=1e-5, err_msg=f"{mode} branch {b}")
