@@ -1,7 +1,8 @@
 """eproxy-jax: Eproxy and DPS (zero-training NAS proxies) in JAX/Flax.
 
 Public API (imported lazily, so `eproxy_jax.cli` can validate arguments before jax loads):
-`load_space`, `score`, `score_per_seed`, `evaluate`, `baseline_scores`, `Engine`, `ProxySetting`.
+`load_space`, `score`, `score_per_seed`, `evaluate`, `baseline_scores`, `Engine`, `ProxySetting`,
+`load_results` (a results file; `.to_pandas()` for a DataFrame).
 """
 from .version import SCORING_VERSION, __version__  # noqa: F401
 
@@ -13,6 +14,7 @@ _LAZY = {
     "baseline_scores": ("eproxy_jax.api", "baseline_scores"),
     "Engine": ("eproxy_jax.engine", "Engine"),
     "ProxySetting": ("eproxy_jax.setting", "ProxySetting"),
+    "load_results": ("eproxy_jax.store", "load_results"),
 }
 
 

@@ -271,6 +271,7 @@ class ResultsTable:
 
     def __init__(self, path, meta, columns, rows):
         self.path, self.meta = Path(path), meta
+        self.columns, self.rows = list(columns), rows
         col = {c: i for i, c in enumerate(columns)}
         self.archs = [r[col["arch"]] for r in rows]
         self.score = np.asarray([float(r[col["score"]]) for r in rows], np.float64)
@@ -282,6 +283,24 @@ class ResultsTable:
 
     def __len__(self):
         return len(self.archs)
+
+    def to_pandas(self):
+        """The rows as a `pandas.DataFrame`, one column per file column (`arch` as text, every
+        other column as float; an empty cell is NaN); `df.attrs["meta"]` holds the run's
+        metadata (space, setting, seeds, images...). pandas is optional: without it, one-line
+        ImportError."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("ResultsTable.to_pandas needs pandas: pip install pandas "
+                              "(or pip install 'eproxy-jax[pandas]')") from None
+        data = {}
+        for i, c in enumerate(self.columns):
+            cells = [r[i] for r in self.rows]
+            data[c] = cells if c == "arch" else np.asarray([float(v) if v != "" else np.nan for v in cells], np.float64)
+        df = pd.DataFrame(data, columns=self.columns)
+        df.attrs["meta"] = self.meta
+        return df
 
     @property
     def space(self):

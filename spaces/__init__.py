@@ -2,7 +2,9 @@
 
 The registry below is plain Python (no jax import), so the CLI can validate a space and
 dataset name before it imports jax. Adding a space = one file in this package that defines
-a `Space` subclass (named `SPACE_CLASS` unless the entry's `class_name` says otherwise), plus one entry here.
+a `Space` subclass (named `SPACE_CLASS` unless the entry's `class_name` says otherwise), plus one entry here;
+or, from another installed package, an entry point in the group `eproxy_jax.spaces` (see
+`load_plugins` and docs/spaces.md).
 """
 from __future__ import annotations
 
@@ -104,6 +106,51 @@ REGISTRY["nbmr"] = SpaceInfo(
 
 class SpaceError(ValueError):
     """Unknown space or dataset, or a malformed architecture (one-line message)."""
+
+
+# Spaces from other installed packages: an entry point in this group names a `SpaceInfo` (or a
+# callable returning one) whose `module` / `class_name` is the plugin's `Space` subclass, e.g. in
+# the plugin's pyproject.toml
+#     [project.entry-points."eproxy_jax.spaces"]
+#     my-space = "my_package.registry:SPACE_INFO"
+# `datasets` values may be absolute paths to the plugin's truth files (relative ones are read
+# from this package's data folder). The named object is loaded with the registry, before jax is
+# imported: keep it in a module that does not import jax. A plugin that fails to load, or that
+# takes a name already registered, is left out with a warning (a broken plugin never breaks
+# the built-in spaces).
+ENTRY_POINT_GROUP = "eproxy_jax.spaces"
+PLUGIN_PROBLEMS: list = []
+
+
+def load_plugins(registry: dict, group: str = ENTRY_POINT_GROUP) -> list:
+    """Add the installed plugin spaces of `group` to `registry`; the names added."""
+    import warnings
+    from importlib.metadata import entry_points
+
+    added = []
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            obj = ep.load()
+            space_info = obj() if callable(obj) and not isinstance(obj, (SpaceInfo, type)) else obj
+            if not isinstance(space_info, SpaceInfo):
+                raise TypeError(f"{ep.value} gives a {type(space_info).__name__}, not a spaces.SpaceInfo")
+            if space_info.default_dataset not in space_info.datasets:
+                raise ValueError(f"default_dataset {space_info.default_dataset!r} is not one of its datasets")
+        except Exception as e:  # noqa: BLE001  (anything a third-party module raises on import)
+            problem = f"space plugin {ep.name!r} ({ep.value}) not loaded: {type(e).__name__}: {e}"
+        else:
+            if ep.name in registry:
+                problem = f"space plugin {ep.name!r} ({ep.value}) not loaded: the name is already a space"
+            else:
+                registry[ep.name] = space_info
+                added.append(ep.name)
+                continue
+        PLUGIN_PROBLEMS.append(problem)
+        warnings.warn(problem, RuntimeWarning, stacklevel=2)
+    return added
+
+
+PLUGINS = load_plugins(REGISTRY)
 
 
 def info(name: str) -> SpaceInfo:
