@@ -2,7 +2,8 @@
 
 Public API (imported lazily, so `eproxy_jax.cli` can validate arguments before jax loads):
 `load_space`, `score`, `score_per_seed`, `evaluate`, `baseline_scores`, `Engine`, `ProxySetting`,
-`load_results` (a results file; `.to_pandas()` for a DataFrame).
+`load_results` (a results file; `.to_pandas()` for a DataFrame), `score_model` (your own
+linen or NNX network), `score_model_per_seed`, `score_models`.
 """
 from .version import SCORING_VERSION, __version__  # noqa: F401
 
@@ -15,6 +16,9 @@ _LAZY = {
     "Engine": ("eproxy_jax.engine", "Engine"),
     "ProxySetting": ("eproxy_jax.setting", "ProxySetting"),
     "load_results": ("eproxy_jax.store", "load_results"),
+    "score_model": ("eproxy_jax.user_model", "score_model"),
+    "score_model_per_seed": ("eproxy_jax.user_model", "score_model_per_seed"),
+    "score_models": ("eproxy_jax.user_model", "score_models"),
 }
 
 

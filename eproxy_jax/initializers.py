@@ -162,13 +162,16 @@ def init_tree(key, tree, scheme):
     bias_uni = jax.random.uniform(kb, (max(sizes[1], 1),), jnp.float32, -1.0, 1.0)
     made, ok, ob = {}, 0, 0
     for path, kshape, bshape in convs:
-        kh, kw, cin, cout = kshape[-4:]
+        # a 2-D conv [kh, kw, in, out] (leading dims: stacked slots); a dense [in, out] or 1-D conv
+        # [k, in, out] kernel (user models, `user_model.score_model`): the same fans, receptive field 1 or k
+        field = math.prod(kshape[-4:-2]) if len(kshape) >= 4 else math.prod(kshape[:-2])
+        cin, cout = kshape[-2:]
         n = math.prod(kshape)
-        entry = {"kernel": _select(uni[ok:ok + n], nor[ok:ok + n], kshape, scheme, kh * kw * cin, kh * kw * cout)}
+        entry = {"kernel": _select(uni[ok:ok + n], nor[ok:ok + n], kshape, scheme, field * cin, field * cout)}
         ok += n
         if bshape is not None:
             nb = math.prod(bshape)
-            entry["bias"] = _bias(bias_uni[ob:ob + nb].reshape(bshape), scheme, kh * kw * cin)
+            entry["bias"] = _bias(bias_uni[ob:ob + nb].reshape(bshape), scheme, field * cin)
             ob += nb
         made[path] = entry
 
