@@ -15,7 +15,7 @@ _LAZY = {
     "baseline_scores": ("eproxy_jax.api", "baseline_scores"),
     "Engine": ("eproxy_jax.engine", "Engine"),
     "ProxySetting": ("eproxy_jax.setting", "ProxySetting"),
-    "load_results": ("eproxy_jax.store", "load_results"),
+    "load_results": ("eproxy_jax.api", "load_results"),
     "score_model": ("eproxy_jax.user_model", "score_model"),
     "score_model_per_seed": ("eproxy_jax.user_model", "score_model_per_seed"),
     "score_models": ("eproxy_jax.user_model", "score_models"),

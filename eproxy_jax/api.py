@@ -19,6 +19,13 @@ from .setting import ProxySetting
 from .store import seed_mean
 
 
+def load_results(path):
+    """A results file as a `store.ResultsTable` whose `.space` / `.encodings` / `.macs()` build
+    the file's space from the registry; `.to_pandas()` for a DataFrame."""
+    from . import store
+    return store.load_results(path, load_space)
+
+
 def _as_setting(setting, space) -> ProxySetting:
     """None: the space's default; a dict, a JSON path or inline JSON: those fields over the
     space's default (as `--setting`); a name: that named setting; a `ProxySetting`: as is."""

@@ -236,7 +236,7 @@ def _shard(v):
 
 def cmd_bench(args) -> int:
     import spaces
-    from . import bench
+    from . import cli_bench as bench
 
     names = args.space or bench.default_spaces(args.nds_dir)
     files = bench.nds_files()
@@ -255,7 +255,7 @@ def _bench(args, names) -> int:
     """Time each space of `names` in a worker process; finished spaces are kept in --out."""
     import subprocess
 
-    from . import bench
+    from . import cli_bench as bench
 
     options = dict(args.space_option)
     done = {}
@@ -274,7 +274,7 @@ def _bench(args, names) -> int:
             continue
         if not args.quiet:
             print(f"bench {name} ({k + 1}/{len(names)}): {args.n} architectures...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, "-m", "eproxy_jax.bench", name, "--n", str(args.n), "--options", json.dumps(options)]
+        cmd = [sys.executable, "-m", "eproxy_jax.cli_bench", name, "--n", str(args.n), "--options", json.dumps(options)]
         for flag, v in (("--nds-dir", args.nds_dir), ("--chunk", args.chunk), ("--arch-vmap", args.arch_vmap)):
             if v is not None:
                 cmd += [flag, str(v)]

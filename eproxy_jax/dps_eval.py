@@ -23,9 +23,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from spaces import edge_groups
+from .nn import edge_groups
 
-from . import ops, proxy
+from . import proxy
+from .nn import ops
 from .engine import default_arch_vmap, default_conv_impl, map_archs, pad_chunk
 from .setting import ProxySetting
 from .setting_spec import INIT_NAMES, SIGNALS, WAVE_MODES, validate

@@ -18,9 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from spaces import edge_groups
+from .nn import edge_groups
 
-from . import memory, ops, proxy
+from . import memory, proxy
+from .nn import ops
 from .setting import ProxySetting
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eproxy_jax" / "xla"

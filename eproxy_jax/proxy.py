@@ -18,7 +18,8 @@ import optax
 from flax import struct
 from jax import lax
 
-from . import initializers, ops, targets
+from . import targets
+from .nn import initializers, ops
 from .setting import ProxySetting
 
 

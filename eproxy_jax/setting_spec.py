@@ -142,8 +142,7 @@ def load(path: str | Path, max_branches: int = 3, base: dict | None = None) -> d
     object itself (`--setting '{"lr": 1.2}'`). Fields a file or inline object does not give
     come from `base` (a setting's fields, e.g. a space's default), then from the defaults; a
     named setting is complete by itself."""
-    from spaces import SpaceError
-    from spaces.base import loads_json
+    from .jsonio import loads_json
 
     text = str(path).strip()
     if text in named_settings() and not text.startswith("{"):
@@ -160,10 +159,7 @@ def load(path: str | Path, max_branches: int = 3, base: dict | None = None) -> d
                                f"({', '.join(named_settings())})") from None
         except (OSError, UnicodeDecodeError) as e:
             raise SettingError(f"setting file {path} is not valid JSON: {e}") from None
-    try:
-        d = loads_json(text, what)
-    except SpaceError as e:
-        raise SettingError(str(e)) from None
+    d = loads_json(text, what, SettingError)
     if isinstance(d, dict) and isinstance(d.get("setting"), dict):
         d = d["setting"]  # a DPS result file holds the setting under "setting"
     if base and isinstance(d, dict):

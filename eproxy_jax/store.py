@@ -269,8 +269,9 @@ class ResultsTable:
     arrays, the architectures parsed by the space the file was scored in (same options; the
     space is built on first use of `space`, `encodings` or `macs`)."""
 
-    def __init__(self, path, meta, columns, rows):
+    def __init__(self, path, meta, columns, rows, load_space=None):
         self.path, self.meta = Path(path), meta
+        self._load_space = load_space
         self.columns, self.rows = list(columns), rows
         col = {c: i for i, c in enumerate(columns)}
         self.archs = [r[col["arch"]] for r in rows]
@@ -305,16 +306,18 @@ class ResultsTable:
     @property
     def space(self):
         if self._space is None:
-            from spaces import load_space
-            self._space = load_space(self.meta["space"], **self.meta.get("space_config", {}))
+            if self._load_space is None:
+                raise StoreError(f"{self.path}: read without a space loader; read it with "
+                                 "eproxy_jax.api.load_results (ep.load_results) to build its space")
+            self._space = self._load_space(self.meta["space"], **self.meta.get("space_config", {}))
         return self._space
 
     @property
     def encodings(self):
         """The architectures in the space's encoding (one list entry per row)."""
         if self._enc is None:
-            from spaces.base import arch_from_text
-            self._enc = [self.space.parse(arch_from_text(a)) for a in self.archs]
+            from .jsonio import arch_from_text
+            self._enc = [self.space.parse(arch_from_text(a, StoreError)) for a in self.archs]
         return self._enc
 
     def macs(self) -> np.ndarray:
@@ -324,14 +327,16 @@ class ResultsTable:
         return np.asarray(self.space.macs(np.stack(self.encodings)), np.float64)
 
 
-def load_results(path) -> ResultsTable:
-    """`read_results` plus the space: a `ResultsTable`. Raises StoreError (not a results file)
-    or spaces.SpaceError (its space cannot be built here)."""
+def load_results(path, load_space=None) -> ResultsTable:
+    """`read_results` as a `ResultsTable`; `load_space(name, **options)` builds the file's space
+    on first use of `.space` / `.encodings` / `.macs()` (the core never reads the space
+    registry: `eproxy_jax.api.load_results` passes `spaces.load_space`). Raises StoreError
+    (not a results file) or, from the loader, spaces.SpaceError (its space cannot be built)."""
     _, meta, columns, rows = read_results(path)
     for need in ("arch", "score"):
         if need not in columns:
             raise StoreError(f"{path}: no {need} column")
-    return ResultsTable(path, meta, columns, rows)
+    return ResultsTable(path, meta, columns, rows, load_space)
 
 
 def _merge_input(path):

@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import ops
-from .initializers import flat_draw
+from .nn import ops
+from .nn.initializers import flat_draw
 from .setting_spec import SIGNALS
 
 WAVE_BANDS = {

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import ops, proxy
+from . import proxy
+from .nn import ops
 from .setting import ProxySetting
 
 

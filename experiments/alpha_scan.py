@@ -51,7 +51,7 @@ def top_end(scores, truth, pct) -> dict:
 
 
 def load(files, half, split_seed):
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
     tabs = [load_results(f) for f in files]
     archs = list(tabs[0].archs)
     for t, f in zip(tabs, files):

@@ -16,7 +16,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax import lax  # noqa: E402
 
-from eproxy_jax import ops  # noqa: E402
+from eproxy_jax.nn import ops  # noqa: E402
 
 
 def xla_conv(x, w):

@@ -75,7 +75,7 @@ def multitask_tasks(name):
 
 def analyse(path) -> dict:
     from eproxy_jax import metrics
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
     from spaces import SpaceError
 
     path = Path(path)

@@ -42,7 +42,8 @@ def pool_picks(score, truth, pool: int, draws: int, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    from eproxy_jax.store import StoreError, load_results
+    from eproxy_jax.api import load_results
+    from eproxy_jax.store import StoreError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+")

@@ -45,7 +45,7 @@ SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train
 
 def all_tasks(nds_dir) -> list:
     import spaces
-    from eproxy_jax.bench import nds_files, nds_path
+    from eproxy_jax.cli_bench import nds_files, nds_path
     files = nds_files()
     out = []
     for name, info in spaces.REGISTRY.items():

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def analyse(path) -> dict:
     from eproxy_jax import metrics
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
 
     t = load_results(path)
     ok = np.isfinite(t.score)

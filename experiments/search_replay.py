@@ -53,7 +53,7 @@ def asked_cells(pool_size: int, seed: int, budget: int, batch: int = 16, populat
 def rank_rows(space, ids, encs, truth, saved, frac, params, union, exclude, alphas):
     """Rank and top-end metrics per alpha on the random runs' cells outside `exclude`."""
     from alpha_scan import percentile_in, top_end
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
     skip = set(load_results(exclude).archs)
     cells = sorted(i for i in union if ids[i] not in skip and ids[i] in saved)
     s = np.asarray([saved[ids[i]] for i in cells])
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     from eproxy_jax.cli_search import percentile
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
     import spaces
 
     space = spaces.load_space("nb201")

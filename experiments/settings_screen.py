@@ -40,7 +40,7 @@ class ScreenError(ValueError):
 
 def load_run(path: Path) -> dict:
     """A results file as `{arch: (score, truth, macs_frac)}` plus its setting."""
-    from eproxy_jax.store import load_results
+    from eproxy_jax.api import load_results
 
     t = load_results(path)
     if not t.has_truth_column:

@@ -37,7 +37,7 @@ def main():
     ap.add_argument("--conv-impl", default="default", help="comma-separated: default, custom, xla, im2col")
     ap.add_argument("--edge-groups", default="default",
                     help="comma-separated edge-group capacities for vmapped architectures "
-                         "(spaces.edge_groups): default, off, or a fraction such as 0.35")
+                         "(eproxy_jax.nn.edge_groups): default, off, or a fraction such as 0.35")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--bucket", type=int, help="draw only architectures of this shape bucket (one program: "
@@ -51,7 +51,8 @@ def main():
 
     from eproxy_jax import images
     from eproxy_jax.engine import Engine, enable_compilation_cache
-    from spaces import SpaceError, edge_groups, load_space
+    from eproxy_jax.nn import edge_groups
+    from spaces import SpaceError, load_space
 
     enable_compilation_cache("off")
     cfg = {k: int(v) for k, v in (o.split("=") for o in args.space_option)}
@@ -61,7 +62,7 @@ def main():
         idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
         encs, total = all_enc[idx], len(all_enc)
     else:
-        from eproxy_jax.bench import sample_encodings
+        from eproxy_jax.cli_bench import sample_encodings
         try:
             encs, total = sample_encodings(space, args.n, args.nds_dir, args.sample_seed, args.bucket)
         except SpaceError as e:

@@ -32,12 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space
 from .buckets import bucket_ids, merge_shapes
-from .nb101 import BNParams
-from .nb201 import Kernel
+from eproxy_jax.nn.layers import BNParams, Kernel, padded_width
 from .nds import NDSTruth
 
 BLOCKS = ("res_basic_block", "res_bottleneck_block")
@@ -55,14 +54,6 @@ FAMILIES = {
     "nds-resnext-a-in": ("res_bottleneck_block", "simple_stem_in", "ResNeXt-A_in.json"),
     "nds-resnext-b-in": ("res_bottleneck_block", "simple_stem_in", "ResNeXt-B_in.json"),
 }
-
-
-def padded_width(w: int) -> int:
-    """The smallest of 8 x {1, 1.5, 2, 3, 4, 6, 8, ...} that is >= w."""
-    size = 8
-    while size < w:
-        size = size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3
-    return size
 
 
 def padded_depth(d: int) -> int:

@@ -6,7 +6,6 @@ argument (so one compiled program serves the whole space), and counts MACs analy
 """
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import sys
@@ -14,52 +13,24 @@ from pathlib import Path
 
 import numpy as np
 
+from eproxy_jax import jsonio
+
 from . import SpaceError, info, truth_path
 
 
-def _json_problem(e: Exception) -> str:
-    """Why a JSON text could not be read, in a few words a user can act on."""
-    if isinstance(e, RecursionError):
-        return "nested too deeply"
-    if isinstance(e, json.JSONDecodeError):
-        return str(e)
-    if "integer string conversion" in str(e):   # Python's int-string limit (4,300 digits)
-        return "a number has too many digits"
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
 def loads_json(text: str, what: str) -> object:
-    """`json.loads`, every way it can fail (syntax, nesting too deep for the parser, a number
-    past Python's int-string limit) turned into one SpaceError line naming `what`."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise SpaceError(f"{what} is not valid JSON: {_json_problem(e)}") from None
+    """`jsonio.loads_json` raising SpaceError."""
+    return jsonio.loads_json(text, what, SpaceError)
 
 
 def read_json(path) -> object:
-    """Read a `.json` or `.json.gz` file, turning I/O and syntax problems into SpaceError."""
-    path = Path(path)
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise SpaceError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, EOFError) as e:
-        raise SpaceError(f"{path} is not valid JSON: {e}") from None
-    return loads_json(text, str(path))
+    """`jsonio.read_json` raising SpaceError."""
+    return jsonio.read_json(path, SpaceError)
 
 
 def arch_from_text(text: str):
-    """An architecture given as text (command line, results file): its JSON value, or the
-    string itself where it is not JSON (NB201 and TransNAS strings)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    except (ValueError, RecursionError) as e:   # JSON, but too deep or too long a number
-        raise SpaceError(f"architecture {text[:40]!r}...: {_json_problem(e)}") from None
+    """`jsonio.arch_from_text` raising SpaceError."""
+    return jsonio.arch_from_text(text, SpaceError)
 
 
 def arch_json(text: str, what: str) -> object:
@@ -68,7 +39,7 @@ def arch_json(text: str, what: str) -> object:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as e:
-        raise SpaceError(f"{what}: {text[:80]!r} ({_json_problem(e)})") from None
+        raise SpaceError(f"{what}: {text[:80]!r} ({jsonio.json_problem(e)})") from None
 
 
 def truth_number(v) -> float:
@@ -167,6 +138,11 @@ class Space:
         """Whether this space has a hand-built `classifier` (every peer proxy); the others run
         the peers that `eproxy_jax.baselines.generic` supports on their feature module."""
         return type(self).classifier is not Space.classifier
+
+    def implements(self, method: str) -> bool:
+        """Whether this space gives its own `method` (an optional capability such as
+        `param_count`, `flops`, `classifier`) rather than the protocol's placeholder."""
+        return getattr(type(self), method) is not getattr(Space, method)
 
     def param_count(self, encodings: np.ndarray, num_classes: int = 10) -> np.ndarray:
         raise NotImplementedError

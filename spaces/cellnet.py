@@ -15,7 +15,7 @@ first and before the second reduction cell and the last cell's output, resized t
 As data: each cell's edges run in one `lax.scan` over the edges (one traced op switch per cell,
 whatever the node count), the input state picked by a dynamic index, the op by `lax.switch`
 over the space's op set (only the selected op runs when architectures are not batched; under
-vmap over architectures each op runs on the architectures that picked it, `spaces.edge_groups`). Every
+vmap over architectures each op runs on the architectures that picked it, `eproxy_jax.nn.edge_groups`). Every
 edge holds the parameters of every op of the set; an edge uses those of its op. A cell's output
 has `n_nodes` slots of C channels; a concat listing k < n_nodes nodes fills the first k and
 leaves zeros, and `adapt_params` / `adapt_heads` rescale the initial weights that read such an
@@ -42,12 +42,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space
-from .edge_groups import make_edge
-from .nb101 import BNParams
-from .nb201 import Kernel
+from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.layers import BNParams, Kernel
 
 ALL_OPS = (
     "none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "max_pool_5x5", "max_pool_7x7",
@@ -184,7 +183,7 @@ def apply_op(name: str, p: dict, x, stride: int, affine: bool, width: Width | No
 def _edge(op_names, stride, affine, padded_width=None):
     """`run(op, p, x, real_width)`: the op switch of one edge (`real_width` is ignored unless
     the network is width-masked, i.e. `padded_width` is set). Under vmap over architectures
-    each op runs only on the architectures that picked it (`spaces.edge_groups`: every op but
+    each op runs only on the architectures that picked it (`eproxy_jax.nn.edge_groups`: every op but
     `none` and the stride-1 identity is grouped); the backward pass recomputes the edge."""
     def branch(n, x, p, real):
         width = None if padded_width is None else Width(real, padded_width)

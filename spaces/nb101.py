@@ -19,7 +19,7 @@ network starts from what the exact-shape network would draw.
 
 A vertex's op and each input projection (into a vertex, onto the output) are data too:
 `lax.switch`es, which under `vmap` over cells run each conv only for the cells that use it
-(`spaces.edge_groups`) instead of every op for every cell.
+(`eproxy_jax.nn.edge_groups`) instead of every op for every cell.
 
 Shape buckets (`bucket_of`, `module(bucket)`): a cell whose output is fed by k vertices has
 vertices at most ceil(C / k) wide, so the engine runs it in the k-th of 5 programs, whose
@@ -39,11 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space, arch_json
-from .edge_groups import make_edge
-from .nb201 import Kernel
+from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.layers import BNParams, Kernel
 
 OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 ABSENT = 3
@@ -162,16 +162,6 @@ def max_pool_same(x, window: int, stride: int):
     lo, hi = pad // 2, pad - pad // 2
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1),
                              ((0, 0), (lo, hi), (lo, hi), (0, 0)))
-
-
-class BNParams(nn.Module):
-    """BatchNorm's affine parameters `{"scale", "bias"}` of a given shape (stacked per slot)."""
-    shape: tuple
-
-    @nn.compact
-    def __call__(self):
-        return {"scale": self.param("scale", nn.initializers.ones, self.shape),
-                "bias": self.param("bias", nn.initializers.zeros, self.shape)}
 
 
 def vertex_width(channels: int, feeders: int) -> int:

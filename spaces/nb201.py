@@ -11,7 +11,7 @@ Encoding: int32 `[6]`, op id per edge in the order (1,0), (2,0), (2,1), (3,0), (
 Each edge selects its op with `lax.switch`: when the architecture is not batched (the
 engine's default `lax.map` over architectures) only the selected op runs. Under `vmap` over
 architectures (accelerators) a switch would become a select over all five ops computed for
-every architecture; `spaces.edge_groups` instead runs each op on the architectures that
+every architecture; `eproxy_jax.nn.edge_groups` instead runs each op on the architectures that
 picked it (gathered into groups), with the same values and gradients.
 """
 from __future__ import annotations
@@ -22,54 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from eproxy_jax import ops
+from eproxy_jax.nn import ops
 from . import SpaceError
 from .base import Space
-from .edge_groups import make_edge
+from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.layers import BatchNorm, Kernel, Linear
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
-
-
-def _zeros(rng, shape):
-    del rng
-    return jnp.zeros(shape, jnp.float32)
-
-
-class Kernel(nn.Module):
-    """A bare conv kernel parameter `[..., kh, kw, c_in, c_out]` (initialised later by
-    `eproxy_jax.initializers.init_tree`, which reads the `kernel` name)."""
-    shape: tuple
-
-    @nn.compact
-    def __call__(self):
-        return self.param("kernel", _zeros, self.shape)
-
-
-class Linear(nn.Module):
-    """A linear layer stored as a conv `{"kernel": [1, 1, c_in, c_out], "bias"}`, so
-    `init_tree` gives it PyTorch's default init (weight and bias U(+-1/sqrt(c_in)))."""
-    features: int
-
-    @nn.compact
-    def __call__(self, x):
-        k = self.param("kernel", _zeros, (1, 1, x.shape[-1], self.features))
-        b = self.param("bias", _zeros, (self.features,))
-        return x @ k[0, 0] + b
-
-
-class BatchNorm(nn.Module):
-    """Train-mode BatchNorm (batch statistics); affine parameters when `affine`."""
-    affine: bool = True
-
-    @nn.compact
-    def __call__(self, x):
-        if not self.affine:
-            return ops.batch_norm(x)
-        c = x.shape[-1]
-        scale = self.param("scale", nn.initializers.ones, (c,))
-        bias = self.param("bias", nn.initializers.zeros, (c,))
-        return ops.batch_norm(x, scale, bias)
 
 
 _EDGE_BRANCHES = (
@@ -80,7 +40,7 @@ _EDGE_BRANCHES = (
     lambda x, w1, w3: ops.avg_pool(x, 3, 1, 1, count_include_pad=False),
 )
 # the selected op only; under vmap over architectures each op runs on the architectures that
-# picked it (`spaces.edge_groups`); the backward pass recomputes the edge (as jax.checkpoint)
+# picked it (`eproxy_jax.nn.edge_groups`); the backward pass recomputes the edge (as jax.checkpoint)
 _edge_op = make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))
 
 

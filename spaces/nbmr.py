@@ -38,13 +38,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from . import SpaceError
-from .anynet import padded_width
+from eproxy_jax.nn.layers import BNParams, Kernel, padded_width
 from .base import Space, arch_json
 from .buckets import bucket_ids, merge_shapes
-from .nb101 import BNParams
-from .nb201 import Kernel
 
 NB = 4          # branches
 HEAD = 4

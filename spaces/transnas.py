@@ -20,7 +20,7 @@ first. The paper authors' protocol (the default): the 32x32 image batch and the 
 
 Micro encoding: int32 `[6]`, op id per edge (1,0), (2,0), (2,1), (3,0), (3,1), (3,2) = the
 digits of `a_bc_def`; one program for the whole space (op per edge by `lax.switch`; under vmap
-over architectures each op runs on the architectures that picked it, `spaces.edge_groups`).
+over architectures each op runs on the architectures that picked it, `eproxy_jax.nn.edge_groups`).
 
 Macro encoding: int32 `[23]` = `[L, 6 digits, 6 real layer widths, 5 run lengths, 5 run starts]`
 (unused entries 0). Shapes follow the stride layers (`3`, `4`): a program has `k` stride-layer
@@ -40,13 +40,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space, read_json, truth_number
 from .buckets import bucket_ids, merge_shapes
-from .edge_groups import make_edge
-from .nb101 import BNParams
-from .nb201 import Kernel
+from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.layers import BNParams, Kernel
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), the order of a_bc_def
@@ -106,7 +105,7 @@ class Stem(nn.Module):
 @functools.lru_cache(maxsize=None)
 def _micro_edge(stride: int, reduce: bool, c_out: int):
     """`edge(x, op, p)` of a micro edge (`p` its parameters): the encoded op alone, or under
-    vmap over architectures each op on the architectures that picked it (`spaces.edge_groups`;
+    vmap over architectures each op on the architectures that picked it (`eproxy_jax.nn.edge_groups`;
     skip is grouped only where it is a factorized reduce)."""
     s = stride
 

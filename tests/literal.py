@@ -3,7 +3,7 @@ data-driven Flax modules against (NumPy only; independent of `eproxy_jax.ops`)."
 import jax
 import numpy as np
 
-from eproxy_jax import initializers
+from eproxy_jax.nn import initializers
 
 
 def np_conv(x, w, stride=1, pad=None):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from spaces import SpaceError, anynet, load_space
 from test_cellnet import _random_params, np_bn, np_conv, relu
 

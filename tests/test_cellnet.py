@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from spaces import SpaceError, cellnet, load_space
 
 HERE = Path(__file__).resolve().parent

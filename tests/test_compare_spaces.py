@@ -99,7 +99,7 @@ def test_nb301_counted_params_equal_the_analytic_count(tmp_path, capsys):
 
 
 def _bn_branch(x):   # module-level: lax.switch keeps its trace by identity
-    from eproxy_jax import ops
+    from eproxy_jax.nn import ops
     return ops.batch_norm(x, jnp.ones(x.shape[-1]), jnp.zeros(x.shape[-1]))
 
 
@@ -109,7 +109,7 @@ def test_bn_mode_is_not_served_a_stale_trace():
     import jax
     from jax import lax
 
-    from eproxy_jax import ops
+    from eproxy_jax.nn import ops
     x = jnp.arange(8.0).reshape(2, 2, 2, 1)
 
     def f(x):

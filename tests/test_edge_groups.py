@@ -1,4 +1,4 @@
-"""The op-grouped edge (spaces.edge_groups): under vmap over architectures it must compute
+"""The op-grouped edge (eproxy_jax.nn.edge_groups): under vmap over architectures it must compute
 exactly what the vmapped switch computes (values and gradients), whatever the op mix."""
 import chex
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 from jax import lax
 
-from spaces import edge_groups
+from eproxy_jax.nn import edge_groups
 from spaces.nb201 import _EDGE_BRANCHES, _edge_op
 
 A, C = 10, 3

@@ -1,4 +1,4 @@
-"""eproxy_jax.initializers: distributions per scheme, bias rule, init_tree, traced scheme."""
+"""eproxy_jax.nn.initializers: distributions per scheme, bias rule, init_tree, traced scheme."""
 import math
 
 import chex
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eproxy_jax import initializers as I
+from eproxy_jax.nn import initializers as I
 
 KH, KW, CIN, COUT = 3, 3, 32, 96
 FAN_IN, FAN_OUT = KH * KW * CIN, KH * KW * COUT  # 288, 864: kaiming's fan_out != fan_in

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eproxy_jax import initializers, ops
+from eproxy_jax.nn import initializers, ops
 from spaces import SpaceError, load_space, nb101
 
 TINY = {"stem_channels": 4, "cells_per_stack": 2, "input_size": 16}
@@ -229,11 +229,11 @@ def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
 
 def test_vmapped_cells_grouped_equal_every_op(table):
     """Vmapped over cells (the accelerator path), the vertex ops and the input projections
-    run only for the cells that use them (`spaces.edge_groups`): the features and every
+    run only for the cells that use them (`eproxy_jax.nn.edge_groups`): the features and every
     parameter's gradient equal those of the plain vmapped switch, which computes every op
     for every cell. The cells cover conv3x3 / conv1x1 / maxpool vertices, absent slots,
     projections into vertices and onto the output, and an output fed by the input alone."""
-    from spaces import edge_groups
+    from eproxy_jax.nn import edge_groups
     sp = load_space("nb101", stem_channels=4, stacks=1, cells_per_stack=1, input_size=8)   # one cell: compile time
     encs, _ = table
     only_io = sp.parse([[[0, 1], [0, 0]], ["input", "output"]])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spaces
-from eproxy_jax import initializers
+from eproxy_jax.nn import initializers
 from literal import np_conv
 from spaces import SpaceError
 from spaces import nb201

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eproxy_jax import ops
+from eproxy_jax.nn import ops
 from literal import f64, np_bn, np_conv, random_params, relu
 from spaces import SpaceError, check_dataset, load_space
 

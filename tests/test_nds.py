@@ -192,7 +192,7 @@ def test_masked_width_and_depth_equal_the_exact_network(skeleton):
     and its init rescaling matches theirs."""
     import jax
     import jax.numpy as jnp
-    from eproxy_jax import initializers
+    from eproxy_jax.nn import initializers
     sp = load_space("nds-amoeba", input_size=16, skeleton=skeleton)
     base = json.loads((NDS / "Amoeba.json").read_text())[1]["net"]   # short concats
     # 4 images: the ImageNet skeleton's last maps are 1x1 at 16 px, and BN statistics over 2

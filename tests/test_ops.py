@@ -1,4 +1,4 @@
-"""eproxy_jax.ops against independent references.
+"""eproxy_jax.nn.ops against independent references.
 
 `ops.conv2d` carries a hand-written VJP; every check here compares it with
 `lax.conv_general_dilated`, whose gradients come from JAX's own autodiff. Each case is one
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from eproxy_jax import ops
+from eproxy_jax.nn import ops
 
 RTOL, ATOL = 1e-4, 1e-4
 

@@ -94,7 +94,8 @@ def test_load_results_reads_columns_and_space(tmp_path):
     architectures with the space named in its meta (MACs as the space computes them)."""
     import numpy as np
 
-    from eproxy_jax.store import header_text, load_results
+    from eproxy_jax.api import load_results
+    from eproxy_jax.store import header_text
     from spaces import load_space
     sp = load_space("nb201")
     enc = [sp.parse(r) for r in ([[3], [3, 1], [2, 4, 3]], [[0], [1, 2], [3, 4, 0]], [[1], [1, 1], [1, 1, 1]])]

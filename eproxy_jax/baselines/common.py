@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .. import initializers
+from ..nn import initializers
 
 
 def init_variables(net, key, images, encoding_shape):

@@ -26,9 +26,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spaces.nb201 import Linear
+from ..nn.layers import Linear
 
-from .. import initializers
+from ..nn import initializers
 
 
 class FeatureClassifier(nn.Module):

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import edge_groups
-from spaces.base import Space
+from ..nn import edge_groups
 
-from .. import memory, ops
+from .. import memory
+from ..nn import ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
 from . import PROXIES, BaselineError, supported
 from .common import init_variables
@@ -179,7 +179,7 @@ class BaselineEngine:
         """params and flops: the space's own analytic counts where it has them, else counted
         on the network (`generic.count_active`; flops = the space's MACs + the linear layer)."""
         sp, k, out = self.space, self.num_classes, {}
-        own = {p: getattr(type(sp), f) is not getattr(Space, f) for p, f in (("params", "param_count"), ("flops", "flops"))}
+        own = {p: sp.implements(f) for p, f in (("params", "param_count"), ("flops", "flops"))}
         counted = (self._run("count", encodings) if len(encodings) and not all(own[p] for p in names)
                    else {"params": np.zeros(0), "c_deep": np.zeros(0)})
         for p in names:

@@ -1,7 +1,7 @@
 """`eproxy bench`: Table 1 of the paper (Eproxy's cost per architecture, each space), ours
 beside the paper's A6000 figures.
 
-Each space runs in its own process (`python -m eproxy_jax.bench SPACE ...`, one JSON line
+Each space runs in its own process (`python -m eproxy_jax.cli_bench SPACE ...`, one JSON line
 out) because the accelerator's peak-memory counter never resets within a process. A space's
 N architectures are drawn (seed 0) from its truth table (bundled, or an NDS file from
 `--nds-dir`), ordered by shape bucket as `eproxy score` runs them, and scored chunk by chunk;
@@ -134,7 +134,7 @@ def table(rows: list) -> str:
 
 def _one(argv=None) -> int:
     """Worker: one space in this process, one JSON line on stdout."""
-    p = argparse.ArgumentParser(prog="python -m eproxy_jax.bench")
+    p = argparse.ArgumentParser(prog="python -m eproxy_jax.cli_bench")
     p.add_argument("space")
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--nds-dir")

@@ -1,0 +1,68 @@
+"""Flax parameter layers the spaces share. Their parameters are created as zeros or ones and
+drawn later by `initializers.init_tree` (per proxy seed and init scheme), which reads the leaf
+names: `kernel` (+ `bias`) is a conv or dense layer, `scale` / `bias` a normalisation."""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from . import ops
+
+
+def _zeros(rng, shape):
+    del rng
+    return jnp.zeros(shape, jnp.float32)
+
+
+class Kernel(nn.Module):
+    """A bare conv kernel parameter `[..., kh, kw, c_in, c_out]` (initialised later by
+    `eproxy_jax.nn.initializers.init_tree`, which reads the `kernel` name)."""
+    shape: tuple
+
+    @nn.compact
+    def __call__(self):
+        return self.param("kernel", _zeros, self.shape)
+
+
+class Linear(nn.Module):
+    """A linear layer stored as a conv `{"kernel": [1, 1, c_in, c_out], "bias"}`, so
+    `init_tree` gives it PyTorch's default init (weight and bias U(+-1/sqrt(c_in)))."""
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        k = self.param("kernel", _zeros, (1, 1, x.shape[-1], self.features))
+        b = self.param("bias", _zeros, (self.features,))
+        return x @ k[0, 0] + b
+
+
+class BatchNorm(nn.Module):
+    """Train-mode BatchNorm (batch statistics); affine parameters when `affine`."""
+    affine: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        if not self.affine:
+            return ops.batch_norm(x)
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,))
+        bias = self.param("bias", nn.initializers.zeros, (c,))
+        return ops.batch_norm(x, scale, bias)
+
+
+class BNParams(nn.Module):
+    """BatchNorm's affine parameters `{"scale", "bias"}` of a given shape (stacked per slot)."""
+    shape: tuple
+
+    @nn.compact
+    def __call__(self):
+        return {"scale": self.param("scale", nn.initializers.ones, self.shape),
+                "bias": self.param("bias", nn.initializers.zeros, self.shape)}
+
+
+def padded_width(w: int) -> int:
+    """The smallest of 8 x {1, 1.5, 2, 3, 4, 6, 8, ...} that is >= w."""
+    size = 8
+    while size < w:
+        size = size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3
+    return size
