@@ -1,6 +1,7 @@
 """Shared tiny fixtures: an NB201 with 2-4 channels, one cell per stage, 8-16 px inputs, and
 a proxy setting with 8-channel heads, so every compile stays small on a 2-core CPU."""
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,17 @@ sys.path.insert(0, str(ROOT))
 import xla_flags  # noqa: E402  (tests/ is on sys.path: pytest's rootdir conftest)
 
 xla_flags.apply()   # before jax is imported: see tests/xla_flags.py
+
+# The tests model a terminal, where Ctrl-C is delivered. A shell that starts the suite as a
+# background job without job control hands it SIGINT ignored (POSIX), the xdist workers and the
+# CLI subprocesses inherit that, and eproxy keeps an inherited SIG_IGN by design (runguard: a
+# `nohup`/background run is not stopped by the terminal's Ctrl-C), so the SIGINT tests would
+# see no interrupt. A Python handler is not inherited across exec: children get SIGINT's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:      # not the main thread: nothing to reset
+        pass
 
 # one persistent compilation cache for the whole test session (and for CLI subprocesses);
 # under pytest-xdist one per worker (JAX writes cache entries unlocked: no reads of a half-written one)
