@@ -4,11 +4,14 @@ score whatever shares its chunk, in whatever order, whatever the chunk size, --l
 resume; the vmapped path (arch_vmap > 1) stays within VMAP_RTOL of it."""
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import TINY_CLI, TINY_SETTING
+from conftest import ROOT, TINY_CLI, TINY_SETTING
 from eproxy_jax import cli
 from eproxy_jax.engine import Engine
 from spaces.nb201 import parse_string
@@ -18,7 +21,8 @@ CELLS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_c
          "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|",
          "|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|none~2|",
          "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|"]
-# measured 9.7e-5 on the 2-core CPU (tiny NB201, five cells, arch_vmap 2 against 1; docs/incoming/determinism.md)
+# measured 9.7e-5 on the 2-core CPU (tiny NB201, five cells, arch_vmap 2 against 1), 1.6e-4 since the
+# batched targets (2026-12-04), both under XLA's default build
 VMAP_RTOL = 5e-4
 
 
@@ -53,10 +57,35 @@ def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, cli_
         np.testing.assert_array_equal(eng.score(encs[company])[:, 0], reference[company])
 
 
-def test_vmapped_path_within_its_stated_tolerance(tiny_space, cli_setting, tiny_images, encs, reference):
-    got = Engine(tiny_space, cli_setting, [0], tiny_images, chunk=4, arch_vmap=2).score(encs)[:, 0]
-    print("vmapped (arch_vmap 2) vs lax.map: max relative difference", np.max(np.abs(got / reference - 1)))
-    np.testing.assert_allclose(got, reference, rtol=VMAP_RTOL, atol=0)
+def _vmapped_vs_mapped() -> float:
+    """Max relative difference of the vmapped path (arch_vmap 2, chunk 4) from lax.map (chunk 1)
+    on CELLS, in this process's XLA build."""
+    from spaces import load_space
+
+    from conftest import TINY_SPACE
+    from eproxy_jax import images, setting_spec
+    from eproxy_jax.setting import ProxySetting
+    sp, im = load_space("nb201", **TINY_SPACE), images.load(n=16, seed=0, size=16)
+    setting = ProxySetting.from_dict(setting_spec.resolve(json.dumps(TINY_SETTING), "nb201")[1])
+    e = np.stack([parse_string(c) for c in CELLS])
+    ref = Engine(sp, setting, [0], im, chunk=1).score(e)[:, 0]
+    got = Engine(sp, setting, [0], im, chunk=4, arch_vmap=2).score(e)[:, 0]
+    return float(np.max(np.abs(got / ref - 1)))
+
+
+def test_vmapped_path_within_its_stated_tolerance(tmp_path):
+    """The contract is about the product's XLA build: the suite's level-0 build (tests/xla_flags.py)
+    reassociates the vmapped program differently (1.7e-3 measured there), so the check runs in a
+    child process under XLA's default flags."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(EPROXY_TEST_XLA_OPT="default", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    code = "import test_determinism as t; print(t._vmapped_vs_mapped())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1200,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    diff = float(r.stdout.strip().splitlines()[-1])
+    print("vmapped (arch_vmap 2) vs lax.map, default XLA build: max relative difference", diff)
+    assert diff <= VMAP_RTOL
 
 
 def _scores(path) -> dict:
