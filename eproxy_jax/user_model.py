@@ -146,7 +146,7 @@ def _prepared(model, images, setting, model_kwargs, target_size):
     stages = _stages(jax.eval_shape(lambda x: net.raw(net.params0, x), images))
     s = _setting(setting, len(stages))
     net.taps, net.target_size = s.branches, target_size or max(images.shape[1] // 4, 1)
-    check_params(proxy.net_param_shapes(net, images, (1,)))
+    check_params(net.params0)        # the tree `init` hands the proxy
     channels = tuple(int(f.shape[-1]) for f in stages[::-1][:s.branches])
     return net, s, channels, net.target_size
 

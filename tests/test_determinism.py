@@ -26,17 +26,25 @@ CELLS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_c
 VMAP_RTOL = 5e-4
 
 
-@pytest.fixture(scope="module")
-def cli_setting():
+def _cli_setting():
     """TINY_SETTING as `eproxy score nb201 --setting FILE` resolves it (over nb201's default)."""
     from eproxy_jax import setting_spec
     from eproxy_jax.setting import ProxySetting
     return ProxySetting.from_dict(setting_spec.resolve(json.dumps(TINY_SETTING), "nb201")[1])
 
 
+def _encs():
+    return np.stack([parse_string(c) for c in CELLS])
+
+
+@pytest.fixture(scope="module")
+def cli_setting():
+    return _cli_setting()
+
+
 @pytest.fixture(scope="module")
 def encs():
-    return np.stack([parse_string(c) for c in CELLS])
+    return _encs()
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +71,9 @@ def _vmapped_vs_mapped() -> float:
     from spaces import load_space
 
     from conftest import TINY_SPACE
-    from eproxy_jax import images, setting_spec
-    from eproxy_jax.setting import ProxySetting
+    from eproxy_jax import images
     sp, im = load_space("nb201", **TINY_SPACE), images.load(n=16, seed=0, size=16)
-    setting = ProxySetting.from_dict(setting_spec.resolve(json.dumps(TINY_SETTING), "nb201")[1])
-    e = np.stack([parse_string(c) for c in CELLS])
+    setting, e = _cli_setting(), _encs()
     ref = Engine(sp, setting, [0], im, chunk=1).score(e)[:, 0]
     got = Engine(sp, setting, [0], im, chunk=4, arch_vmap=2).score(e)[:, 0]
     return float(np.max(np.abs(got / ref - 1)))
