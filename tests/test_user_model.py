@@ -60,7 +60,9 @@ def test_a_wrapped_nb201_cell_scores_as_the_builtin_path(tiny_space, tiny_images
     # alpha 0 on both sides (a dict would resolve over nb201's default, alpha 0.2; score_model has no MACs range)
     setting = ep.ProxySetting.from_dict(TINY_SETTING)
     builtin = ep.score_per_seed(tiny_space, [CELL], setting=setting, seeds=[0], images=tiny_images)[:, 0]
-    np.testing.assert_allclose(mine, builtin, rtol=1e-5)
+    # two differently-shaped programs (one user model vs the space's masked cell): the same math,
+    # reassociated by XLA; CI's clean build differed by 1.5e-5 relative (the determinism contract: 1e-4)
+    np.testing.assert_allclose(mine, builtin, rtol=1e-4)
 
 
 class WithEmbedding(nn.Module):
