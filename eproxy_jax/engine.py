@@ -9,6 +9,7 @@ so no input shape ever changes and nothing recompiles across chunks or architect
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from jax import lax
 
 from .nn import edge_groups
 
-from . import memory, proxy
+from . import memory, proxy, targets
 from .nn import ops
 from .setting import ProxySetting
 
@@ -151,6 +152,15 @@ def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:
     return np.concatenate([arr[start:stop], np.repeat(arr[stop - 1:stop], chunk - (stop - start), 0)])
 
 
+@functools.partial(jax.jit, static_argnums=3)
+def seed_targets(keys, setting: ProxySetting, images, target_size: int):
+    """Each proxy seed's targets, `proxy.prepare`'s draw (`proxy.target_key`), stacked over
+    `keys`. They do not depend on the architecture, so this one program serves every shape
+    bucket of a space (and, through the persistent cache, every space with the same images,
+    target size and setting shape): the random draws are most of a preparation's compile."""
+    return jax.vmap(lambda k: targets.make_targets(proxy.target_key(k), setting, images, target_size))(keys)
+
+
 class Engine:
     """Scores architectures of one space with one compiled program per *shape bucket*.
 
@@ -196,7 +206,7 @@ class Engine:
         self.prepare_s = 0.0     # all proxy contexts prepared so far
         self.score_s = 0.0       # time spent scoring, without compiling or preparing
         self.memory_bytes = None  # XLA's memory estimate of the last program compiled (eproxy_jax.memory)
-        self._nets, self._ctx, self._compiled = {}, {}, {}
+        self._nets, self._ctx, self._compiled, self._targets = {}, {}, {}, None
         if not self.bucketed:
             self._context(None)  # prepared up front, as before: `prepare_s` is known at once
 
@@ -227,10 +237,14 @@ class Engine:
         sp, net = self.space, (net if net is not None else self.net)
         channels = sp.feature_channels_of(bucket) if self.bucketed else sp.feature_channels
 
-        def one(key, setting, images):
-            return proxy.prepare(key, setting, net, images, sp.encoding_shape, channels, sp.target_size)
+        if self._targets is None or self._targets[0] != tuple(seeds):   # drawn once per engine
+            self._targets = (tuple(seeds), seed_targets(keys, self.setting, self.images, sp.target_size))
+        tg = self._targets[1]
 
-        return jax.jit(jax.vmap(one, in_axes=(0, None, None)))(keys, self.setting, self.images)
+        def one(key, tg, setting, images):
+            return proxy.prepare(key, setting, net, images, sp.encoding_shape, channels, sp.target_size, tgts=tg)
+
+        return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))(keys, tg, self.setting, self.images)
 
     def chunk_scores(self, ctx, setting, images, encs, macs_frac, valid, bucket=None):
         """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able).

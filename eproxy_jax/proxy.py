@@ -38,9 +38,18 @@ def net_param_shapes(net, images, encoding_shape):
     return jax.eval_shape(lambda: net.init(jax.random.PRNGKey(0), images, enc))["params"]
 
 
+def target_key(key):
+    """The key `prepare` draws a proxy seed's targets from."""
+    return jax.random.split(key, 4)[0]
+
+
 def prepare(key, setting: ProxySetting, net, images, encoding_shape, feature_channels, target_size,
-            real=None) -> ProxyContext:
+            real=None, tgts=None) -> ProxyContext:
     """Everything a proxy seed fixes: targets, barrier, initial candidate and head weights.
+
+    `tgts`: the targets already drawn, `targets.make_targets(target_key(key), setting, images,
+    target_size)` (they do not depend on the architecture: `engine` draws them in a program of
+    their own, shared by every shape bucket); None draws them here.
 
     `real` (DPS shape buckets): per branch a dict of the real `head_kernel, barrier_kernel,
     c_out, c_last` (ints, may be traced) and `on` (0/1) inside the larger shapes of `setting`.
@@ -50,7 +59,7 @@ def prepare(key, setting: ProxySetting, net, images, encoding_shape, feature_cha
     if setting.branches > len(feature_channels):
         raise ValueError(f"setting uses {setting.branches} branches but the space has {len(feature_channels)} feature maps")
     k_tgt, k_net, k_head, k_bar = jax.random.split(key, 4)
-    tgts = list(targets.make_targets(k_tgt, setting, images, target_size))
+    tgts = list(targets.make_targets(k_tgt, setting, images, target_size) if tgts is None else tgts)
     shapes = net_param_shapes(net, images, encoding_shape)
     net0 = initializers.init_tree(k_net, shapes, setting.init)
     heads, barrier, masks = [], [], []
