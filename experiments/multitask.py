@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eproxy_jax.cli_args import ScriptParser, int_at_least, int_list, nonneg, positive, space_option  # noqa: E402
+from eproxy_jax.cli.args import ScriptParser, int_at_least, int_list, nonneg, positive, space_option  # noqa: E402
 
 SPACES = ("transnas-micro", "transnas-macro", "nbmr")
 

@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eproxy_jax.cli_args import ScriptParser, int_at_least, nonneg, positive, space_option  # noqa: E402
+from eproxy_jax.cli.args import ScriptParser, int_at_least, nonneg, positive, space_option  # noqa: E402
 
 PEERS = ("naswot", "synflow", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
 # reported per proxy: the correlations and the top-end metrics (eproxy_jax.metrics.report); the
@@ -45,7 +45,7 @@ SKIP_TASKS = {("nb101", "cifar10-dps20")}   # the authors' 20 DPS cells: a train
 
 def all_tasks(nds_dir) -> list:
     import spaces
-    from eproxy_jax.cli_bench import nds_files, nds_path
+    from eproxy_jax.cli.bench import nds_files, nds_path
     files = nds_files()
     out = []
     for name, info in spaces.REGISTRY.items():

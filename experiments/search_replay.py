@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rank-sample-excluding", metavar="RESULTS", default=None)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
-    from eproxy_jax.cli_search import percentile
+    from eproxy_jax.cli.search import percentile
     from eproxy_jax.api import load_results
     import spaces
 

@@ -62,7 +62,7 @@ def main():
         idx = np.random.default_rng(args.sample_seed).choice(len(all_enc), args.n, replace=False)
         encs, total = all_enc[idx], len(all_enc)
     else:
-        from eproxy_jax.cli_bench import sample_encodings
+        from eproxy_jax.cli.bench import sample_encodings
         try:
             encs, total = sample_encodings(space, args.n, args.nds_dir, args.sample_seed, args.bucket)
         except SpaceError as e:

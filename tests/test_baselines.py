@@ -214,7 +214,7 @@ def test_engine_errors(tiny_space):
 
 
 def test_compare_ranks_each_proxy_in_its_direction():
-    from eproxy_jax.cli_compare import rank_metrics
+    from eproxy_jax.cli.compare import rank_metrics
     truth = np.array([70.0, 80.0, 90.0, 60.0, 85.0])
     assert rank_metrics("naswot", truth * 2, truth)["spearman"] == 1.0      # higher = better
     assert rank_metrics("eproxy", -truth, truth)["spearman"] == 1.0         # a loss: lower = better

@@ -1,7 +1,7 @@
 """`eproxy bench`: the per-space timing table, its JSON, resume and errors."""
 import json
 
-from eproxy_jax import cli_bench as bench
+from eproxy_jax.cli import bench
 from test_cli import _one_line_error, run
 
 TINY = ["--space-option", "channels=4", "--space-option", "cells_per_stage=1", "--space-option", "input_size=16"]

@@ -13,8 +13,6 @@ bodies included): eproxy_jax/nn -> spaces -> the core -> cli / api -> experiment
 import ast
 from pathlib import Path
 
-import pytest
-
 from conftest import ROOT
 
 # a space module that builds on another space's module: what it takes and why
@@ -121,7 +119,5 @@ def test_no_import_circle_below_the_cli():
     assert _circle(below) is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 31: cli.py and cli_compare/cli_dps/cli_search import each other "
-                                       "(the eproxy_jax/cli/ package is still to be built)")
 def test_no_import_circle_in_the_cli():
     assert _circle(list(MODULES)) is None

@@ -1,8 +1,8 @@
 """`eproxy bench`: Table 1 of the paper (Eproxy's cost per architecture, each space), ours
 beside the paper's A6000 figures.
 
-Each space runs in its own process (`python -m eproxy_jax.cli_bench SPACE ...`, one JSON line
-out) because the accelerator's peak-memory counter never resets within a process. A space's
+Each space runs in its own process (`python -m eproxy_jax.cli.bench_worker SPACE ...`, one JSON
+line out) because the accelerator's peak-memory counter never resets within a process. A space's
 N architectures are drawn (seed 0) from its truth table (bundled, or an NDS file from
 `--nds-dir`), ordered by shape bucket as `eproxy score` runs them, and scored chunk by chunk;
 each chunk's scoring time (compilation and preparation excluded, reported apart) divided by
@@ -10,13 +10,15 @@ its architectures gives the per-architecture figures (mean and median over chunk
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
+
+from .. import runguard, runlock
+from .args import UsageError, positive, space_option
+from .common import check_out_file, checkout_root
 
 # Table 1 of the paper: one A6000, Eproxy, per architecture (ms, MB)
 PAPER_A6000 = {
@@ -78,11 +80,13 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
 
 def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch_vmap=None, seed: int = 0) -> dict:
     """Time Eproxy (default setting, one proxy seed) on `n` architectures of one space."""
+    import statistics
+
     import jax
 
     import spaces
-    from . import engine as engine_mod
-    from . import images as images_mod
+    from .. import engine as engine_mod
+    from .. import images as images_mod
 
     space = spaces.load_space(name, **options)
     encs, _ = sample_encodings(space, n, nds_dir, seed)
@@ -132,26 +136,81 @@ def table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def _one(argv=None) -> int:
-    """Worker: one space in this process, one JSON line on stdout."""
-    p = argparse.ArgumentParser(prog="python -m eproxy_jax.cli_bench")
-    p.add_argument("space")
-    p.add_argument("--n", type=int, default=256)
-    p.add_argument("--nds-dir")
-    p.add_argument("--chunk", type=int)
-    p.add_argument("--arch-vmap", type=int)
-    p.add_argument("--options", default="{}")
-    a = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from . import engine
-    engine.ensure_compilation_cache()
-    try:
-        r = bench_space(a.space, a.n, json.loads(a.options), a.nds_dir, a.chunk, a.arch_vmap)
-    except ValueError as e:  # SpaceError and friends: reported in the table, not a traceback
-        r = {"space": a.space, "error": str(e).splitlines()[0]}
-    print(json.dumps(r))
-    return 0
+def add_parser(sub):
+    b = sub.add_parser("bench", help="Table 1: ms per architecture of each space, beside the paper's A6000 figures")
+    b.add_argument("--space", action="append", default=[], help="a space to time (repeatable; default: every "
+                   "space with architectures: the bundled tables, and the NDS spaces whose file is in --nds-dir)")
+    b.add_argument("--n", type=positive("--n"), default=256, help="architectures per space (default 256)")
+    b.add_argument("--nds-dir", help="folder with the NDS release's files (DARTS.json, ...)")
+    b.add_argument("--chunk", type=positive("--chunk"), default=None, help="architectures per call (default 16 on CPU, 256 on GPU)")
+    b.add_argument("--arch-vmap", type=positive("--arch-vmap"), default=None)
+    b.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="network override applied to every space timed (tests, quick looks)")
+    b.add_argument("--out", help="JSON lines of finished spaces: rerunning skips them (resume)")
+    b.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    b.add_argument("--quiet", action="store_true")
+    return b
 
 
-if __name__ == "__main__":
-    sys.exit(_one())
+def run(args) -> int:
+    """`eproxy bench`: check every space (and --out) first, then time them."""
+    import spaces
+
+    names = args.space or default_spaces(args.nds_dir)
+    files = nds_files()
+    for name in names:
+        spaces.info(name)
+        if name in files and nds_path(name, args.nds_dir) is None:
+            raise UsageError(f"{name}: needs the NDS file {files[name]} in --nds-dir")
+    if args.out:  # checked before the first space's minutes of work, not after
+        check_out_file("--out", args.out)
+        with runlock.hold(args.out):   # one writer per --out
+            return _bench(args, names)
+    return _bench(args, names)
+
+
+def _bench(args, names) -> int:
+    """Time each space of `names` in a worker process; finished spaces are kept in --out."""
+    import subprocess
+
+    options = dict(args.space_option)
+    done = {}
+    if args.out and Path(args.out).is_file():
+        for ln in Path(args.out).read_text().splitlines():
+            try:
+                r = json.loads(ln)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupt
+            if isinstance(r, dict) and r.get("n_asked") == args.n and r.get("options") == options and "error" not in r:
+                done[r["space"]] = r
+    rows = []
+    for k, name in enumerate(names):
+        if name in done:
+            rows.append(done[name])
+            continue
+        if not args.quiet:
+            print(f"bench {name} ({k + 1}/{len(names)}): {args.n} architectures...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, "-m", "eproxy_jax.cli.bench_worker", name, "--n", str(args.n),
+               "--options", json.dumps(options)]
+        for flag, v in (("--nds-dir", args.nds_dir), ("--chunk", args.chunk), ("--arch-vmap", args.arch_vmap)):
+            if v is not None:
+                cmd += [flag, str(v)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([checkout_root(), os.environ.get("PYTHONPATH", "")]))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        try:
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            r = {"space": name, "error": f"worker exited {proc.returncode}: {tail[:200]}"}
+        r["n_asked"] = args.n
+        rows.append(r)
+        if not args.quiet and "error" not in r:
+            print(f"  {r['ms_mean']:,.1f} ms/arch (median {r['ms_median']:,.1f}), compile {r['compile_s']:.1f} s, "
+                  f"{r['programs']} program(s)", file=sys.stderr, flush=True)
+        if args.out and "error" not in r:
+            with runguard.critical(), open(args.out, "a") as f:
+                f.write(json.dumps(r) + "\n")
+    print(table(rows))
+    if args.json:
+        print(json.dumps({"rows": rows, "paper_a6000": {k: {"ms": v[0], "mb": v[1]} for k, v in PAPER_A6000.items()}}))
+    return 1 if any("error" in r for r in rows) else 0

@@ -9,20 +9,22 @@ import sys
 import time
 from pathlib import Path
 
-from . import runguard, runlock
-from .cli import (UsageError, _finite, default_results_path, enable_cache, load_space_arg, make_engine, rank_fields,
-                   top_text)
-from .cli_args import int_at_least, nonneg, positive
+from .. import runguard, runlock
+from .args import UsageError, float_where, int_at_least, nonneg, positive
+from .common import (add_engine, add_images, add_run, add_truth, default_results_path, enable_cache, finite,
+                     load_space_arg, make_engine, rank_fields, score_meta, top_text, truth_identity,
+                     validate_scoring)
 
 
-def add_parser(sub, add_truth, add_images, add_engine, add_run):
+def add_parser(sub):
     p = sub.add_parser("search", help="search a space for its best architectures with the proxy as fitness")
     add_truth(p)
     p.add_argument("--archs", help="JSON list of architectures to search among (default: the truth table, or "
                    "the whole space where it is enumerable)")
     p.add_argument("--budget", type=positive("--budget"), default=1000,
                    help="architectures evaluated (proxy runs; default 1000)")
-    p.add_argument("--seconds", type=_positive_float, default=None, help="stop after this many seconds too")
+    p.add_argument("--seconds", type=float_where("--seconds", lambda x: x > 0 and math.isfinite(x), "> 0"), default=None,
+                   help="stop after this many seconds too")
     p.add_argument("--strategy", choices=("evolution", "random"), default="evolution",
                    help="regularized evolution (default) or random search")
     p.add_argument("--population", type=int_at_least("--population", 2), default=64, help="default 64")
@@ -42,22 +44,14 @@ def add_parser(sub, add_truth, add_images, add_engine, add_run):
     return p
 
 
-def _positive_float(v):
-    import argparse
-    try:
-        x = float(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seconds must be a number, got {v!r}") from None
-    if not (x > 0 and math.isfinite(x)):
-        raise argparse.ArgumentTypeError(f"--seconds must be > 0, got {v}")
-    return x
+def run(args) -> int:
+    """`eproxy search`: the checks that need no jax, then the run."""
+    return cmd_search(args, validate(args))
 
 
 def validate(args) -> dict:
     """`eproxy score`'s checks (space, truth or pool, setting, images, --out), then search's own."""
-    from .cli import _validate
-
-    pre = _validate(args)
+    pre = validate_scoring(args)
     if args.sample > args.population:
         raise UsageError(f"--sample ({args.sample}) must not exceed --population ({args.population})")
     return pre
@@ -89,10 +83,9 @@ def load_pool(space, args, pre):
 def cmd_search(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
-    from . import images as images_mod
-    from .cli import score_meta, truth_identity
-    from .setting import ProxySetting
-    from .store import ResultStore
+    from .. import images as images_mod
+    from ..setting import ProxySetting
+    from ..store import ResultStore
 
     space, config = load_space_arg(args)
     setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
@@ -112,16 +105,46 @@ def _search_locked(args, store, space, setting, encs, truth, ids, dataset, image
     """`eproxy search` with its results file locked."""
     import numpy as np
 
-    from . import engine as engine_mod
-    from . import search
-    seeds, out = store.seeds, store.path
+    from .. import engine as engine_mod
     cache = enable_cache(args)
     import jax
     runguard.check()
 
     engine_mod.CompileCounter.install()
     compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
-    eng = make_engine(engine_mod, args, space, setting, seeds, images)
+    eng = make_engine(engine_mod, args, space, setting, store.seeds, images)
+    run = _evolve(args, store, eng, encs, truth, ids, t0)
+    score_of, scored = run["score_of"], run["scored"]
+    sign = -1.0 if args.lower_is_better else 1.0
+    best = _best_rows(args, score_of, truth, ids, sign)
+    result = {
+        "space": args.space, "dataset": dataset, "strategy": args.strategy, "seed": args.seed,
+        "budget": args.budget, "seconds": args.seconds, "evaluated": run["evaluated"], "stopped": run["stopped"],
+        "scored": scored, "reused": run["reused"], "pool": len(encs),
+        "best": best,
+        "best_truth": best[0].get("truth") if best else None,
+        "best_percentile": best[0].get("percentile") if best else None,
+        "pool_best_truth": float(np.max(truth)) * sign if truth is not None else None,
+        **evaluated_metrics(score_of, truth),
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "compile_s": round(eng.compile_s + eng.prepare_s, 3),
+        "ms_per_arch": round(1000 * eng.score_s / scored, 2) if scored else None,
+        "programs": eng.programs, "devices": eng.devices, "compiles": engine_mod.CompileCounter.compiles - compiles0,
+        "cache_hits": engine_mod.CompileCounter.cache_hits - hits0, "cache_dir": cache,
+        "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "out": str(store.path),
+        "setting": setting.to_dict(), "setting_name": store.meta["setting_name"],
+    }
+    _print_search(args, result, len(score_of), len(encs), store.path)
+    return 0
+
+
+def _evolve(args, store, eng, encs, truth, ids, t0) -> dict:
+    """The search loop: ask a batch, score what the store lacks, tell the fitness (-score),
+    until the budget, --seconds or the pool runs out. Returns what the report needs."""
+    import jax
+    import numpy as np
+
+    from .. import search
     batch = min(args.batch or eng.chunk, args.population)
     budget = min(args.budget, len(encs))
     random_only = args.strategy == "random"
@@ -158,55 +181,51 @@ def _search_locked(args, store, space, setting, encs, truth, ids, dataset, image
         fit[idx >= 0] = [-s for s in mean]
         state = search.tell(state, idx, fit)
         if not args.quiet:
-            b = int(state.best)
-            tb = f", truth {truth[b]:.4g} ({percentile(truth, truth[b]):.1f} pct)" if truth is not None and b >= 0 else ""
-            print(f"search {args.space} [{args.strategy}]: {int(state.told)}/{budget} evaluated, best score "
-                  f"{-float(state.best_fitness):.5g}{tb}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            _progress(args, state, truth, budget, t0)
+    return {"evaluated": int(state.told), "stopped": stopped, "scored": scored, "reused": reused,
+            "score_of": score_of}
 
+
+def _progress(args, state, truth, budget, t0) -> None:
+    b = int(state.best)
+    tb = f", truth {truth[b]:.4g} ({percentile(truth, truth[b]):.1f} pct)" if truth is not None and b >= 0 else ""
+    print(f"search {args.space} [{args.strategy}]: {int(state.told)}/{budget} evaluated, best score "
+          f"{-float(state.best_fitness):.5g}{tb}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
+def _best_rows(args, score_of: dict, truth, ids, sign: float) -> list:
+    """The --top best-scored architectures (non-finite scores last), with their truth."""
     order = sorted(score_of, key=lambda i: (math.isnan(score_of[i]), score_of[i]))
     best = []
     for i in order[: args.top]:
-        row = {"arch": ids[i], "score": _finite(score_of[i], 6)}
+        row = {"arch": ids[i], "score": finite(score_of[i], 6)}
         if truth is not None:
             row["truth"] = float(truth[i]) * sign
             row["percentile"] = round(percentile(truth, truth[i]), 2)
         best.append(row)
-    result = {
-        "space": args.space, "dataset": dataset, "strategy": args.strategy, "seed": args.seed,
-        "budget": args.budget, "seconds": args.seconds, "evaluated": int(state.told), "stopped": stopped,
-        "scored": scored, "reused": reused, "pool": len(encs),
-        "best": best,
-        "best_truth": best[0].get("truth") if best else None,
-        "best_percentile": best[0].get("percentile") if best else None,
-        "pool_best_truth": float(np.max(truth)) * sign if truth is not None else None,
-        **evaluated_metrics(score_of, truth),
-        "wall_s": round(time.perf_counter() - t0, 3),
-        "compile_s": round(eng.compile_s + eng.prepare_s, 3),
-        "ms_per_arch": round(1000 * eng.score_s / scored, 2) if scored else None,
-        "programs": eng.programs, "devices": eng.devices, "compiles": engine_mod.CompileCounter.compiles - compiles0,
-        "cache_hits": engine_mod.CompileCounter.cache_hits - hits0, "cache_dir": cache,
-        "device": f"{jax.default_backend()}:{jax.devices()[0].device_kind}", "out": str(out),
-        "setting": setting.to_dict(), "setting_name": store.meta["setting_name"],
-    }
+    return best
+
+
+def _print_search(args, result: dict, n_evaluated: int, n_pool: int, out) -> None:
     lines = [f"search {args.space} ({args.strategy}, seed {args.seed}): {result['evaluated']} architectures evaluated "
-             f"of {len(encs)} ({scored} scored now, {reused} from {out}), stopped by {stopped}, {result['wall_s']:.1f} s"]
-    for r in best:
+             f"of {n_pool} ({result['scored']} scored now, {result['reused']} from {out}), stopped by "
+             f"{result['stopped']}, {result['wall_s']:.1f} s"]
+    for r in result["best"]:
         t = f"  truth {r['truth']:.4g} ({r['percentile']:.1f} pct)" if "truth" in r else ""
         lines.append(f"  score {r['score']}{t}  {r['arch']}")
     if result["spearman"] is not None:
-        lines.append(f"over the {len(score_of)} evaluated: spearman {result['spearman']:.4f}, kendall "
+        lines.append(f"over the {n_evaluated} evaluated: spearman {result['spearman']:.4f}, kendall "
                      f"{result['kendall']:.4f}; {top_text(result)}")
     print("\n".join(lines))
     if args.json:
         print(json.dumps(result, allow_nan=False))
-    return 0
 
 
 def evaluated_metrics(score_of: dict, truth) -> dict:
-    """Rank metrics (`cli.rank_fields`) of the evaluated architectures' scores against their
+    """Rank metrics (`common.rank_fields`) of the evaluated architectures' scores against their
     truth, percentiles read in the whole pool's truth; None where there is no truth."""
     import numpy as np
-    from . import metrics
+    from .. import metrics
     keys = ("spearman", "kendall", "top10_precision") + metrics.TOP_KEYS
     idx = sorted(score_of)
     if truth is None or len(idx) < 2:
@@ -216,5 +235,5 @@ def evaluated_metrics(score_of: dict, truth) -> dict:
 
 def percentile(values, v) -> float:
     """`metrics.percentile` of one truth value within the pool's truth table (mid-rank, in %)."""
-    from .metrics import percentile as pct
+    from ..metrics import percentile as pct
     return float(pct([v], values)[0])

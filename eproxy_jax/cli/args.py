@@ -53,6 +53,19 @@ def nonneg(name):
     return int_at_least(name, 0)
 
 
+def float_where(name, ok, what):
+    """A float for which `ok(x)` holds (NaN never does), else `NAME must be WHAT, got V`."""
+    def conv(v):
+        try:
+            x = float(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {v!r}") from None
+        if not ok(x):
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {v}")
+        return x
+    return conv
+
+
 def int_list(name, lo=0):
     """A comma-separated list of integers >= lo (e.g. DPS seeds `0,1`)."""
     def conv(v):
