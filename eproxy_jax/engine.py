@@ -289,12 +289,15 @@ class Engine:
         """Scoring programs compiled so far (one per bucket used)."""
         return len(self._compiled)
 
-    def score(self, encodings, on_chunk=None, progress=None) -> np.ndarray:
+    def score(self, encodings, on_chunk=None, progress=None, on_compile=None) -> np.ndarray:
         """Scores `[n, n_seeds]` (lower = better) of `encodings` `[n, *encoding_shape]`.
 
         `on_chunk(indices, scores)` is called after each chunk with the positions in
         `encodings` it scored (for saving results; a bucketed space scores them grouped by
-        bucket); `progress` is a tqdm-like object with `update(n)`, or None.
+        bucket); `progress` is a tqdm-like object with `update(n)`, or None;
+        `on_compile(i, n, archs)` is called before the i-th (1-based) of the `n` programs this
+        call has to build (preparation and compile; the first wait of a run), `archs` the
+        number of architectures it will score.
         """
         encodings = np.asarray(encodings, np.int32).reshape((-1,) + tuple(self.space.encoding_shape))
         self.space.check_encodings(encodings)
@@ -304,9 +307,13 @@ class Engine:
             return out
         macs = (self.space.macs(encodings) / self.space.max_macs).astype(np.float32)
         buckets = np.asarray(self.space.bucket_of(encodings)) if self.bucketed else np.zeros(n, np.int64)
-        for b in dict.fromkeys(buckets.tolist()):
+        order = list(dict.fromkeys(buckets.tolist()))
+        todo = [b for b in order if (b if self.bucketed else None) not in self._compiled]
+        for b in order:
             where = np.flatnonzero(buckets == b)
             bucket = b if self.bucketed else None
+            if on_compile is not None and b in todo:
+                on_compile(todo.index(b) + 1, len(todo), len(where))
             fn = self.compile(bucket)
             ctx = self._context(bucket)
             t = time.perf_counter()

@@ -213,7 +213,7 @@ def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
     out = tmp_path / "r.csv"
     r = run(["score", "nb101", "--limit", "12", "--chunk", "2", "--setting", str(setting), "--space-option",
              "stem_channels=4", "--space-option", "cells_per_stack=1", "--space-option", "input_size=16",
-             "--json", "--quiet", "--out", str(out)], tmp_path)
+             "--json", "--out", str(out)], tmp_path)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["space"] == "nb101" and res["dataset"] == "cifar10" and res["n"] == 12 and res["diverged"] == 0
@@ -223,6 +223,9 @@ def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
         ids = [row["arch"] for row in csv.DictReader(ln for ln in f if not ln.startswith("#"))]
     buckets = set(sp.bucket_of(np.stack([sp.parse(a) for a in ids])).tolist())
     assert len(ids) == 12 and res["programs"] == len(buckets) > 1
+    # the first wait is never silent: one line before each program is built
+    said = [ln.split("compiling program ")[1].split(" ")[0] for ln in r.stderr.splitlines() if "compiling program" in ln]
+    assert said == [f"{i}/{len(buckets)}" for i in range(1, len(buckets) + 1)], r.stderr
     # each bucket: its context preparation and its scoring program, plus a few tiny helpers
     assert res["compiles"] <= 2 * len(buckets) + 4 < 12, res["compiles"]
 
