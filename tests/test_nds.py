@@ -206,7 +206,9 @@ def test_masked_width_and_depth_equal_the_exact_network(skeleton):
         lambda path, a: a * (1 + 0.3 * rng.standard_normal(a.shape)) + (0.2 * rng.standard_normal(a.shape)
                                                                          if path[-1].key == "bias" else 0), p9)
     run = jax.jit(lambda p, e: padded.apply({"params": p}, images, e))
-    for w, d in ((4, 6), (6, 7), (8, 8), (4, 9)):
+    # a narrower and shallower network, and a narrower one at full depth (each width is new
+    # shapes for the eager exact build: two cases keep the test's compile time down)
+    for w, d in ((6, 7), (4, 9)):
         e = jnp.asarray(sp.parse(dict(base, width=w, depth=d)))
         exact = sp.module(sp.bucket_key(w, d))
         p = _mapped_params(p9, padded, exact, w)

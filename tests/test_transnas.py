@@ -270,8 +270,14 @@ def test_cli_truth_files_and_errors(tmp_path):
 
 
 def test_cli_macro_bundled_task(tmp_path):
+    # max_programs=1: one program per stride count (the 3 drawn networks have two), for the compile time
     r = run(["score", "transnas-macro", "--dataset", "autoencoder", "--limit", "3", "--json",
+             "--setting", '{"c_out": [8, 8, 8], "c_last": [8, 8, 8]}', "--space-option", "max_programs=1",
              "--space-option", "base=4", "--space-option", "input_size=16", "--space-option", "target_size=4"], tmp_path)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    assert res["n"] == 3 and 1 <= res["programs"] <= 3 and np.isfinite(res["spearman"])
+    sp = load_space("transnas-macro", base=4, input_size=16, target_size=4, max_programs=1)
+    enc, _ = sp.load_truth("autoencoder")
+    drawn = np.asarray(enc)[np.sort(np.random.default_rng(0).choice(len(enc), 3, replace=False))]
+    strides = {len(sp.signature(e)[0]) for e in drawn}
+    assert res["n"] == 3 and res["programs"] == len(strides) == 2 and np.isfinite(res["spearman"])
