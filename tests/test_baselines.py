@@ -116,9 +116,91 @@ def test_jacob_cov_by_hand(tiny):
     np.testing.assert_allclose(float(got), want, rtol=1e-3)
 
 
+def _grads(x, labels, w1, w2, b):
+    """Mean cross-entropy's gradients (dW1, dW2) of the two-layer net, float64."""
+    h, a, z = _forward(x, w1, w2, b)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = (p - np.eye(3)[labels]) / len(x)
+    return x.T @ ((dz @ w2.T) * (h > 0)), a.T @ dz
+
+
+def test_plain_and_l2_norm_by_hand(tiny):
+    net, v, images, labels, w1, w2, b = tiny
+    x = images.reshape(6, -1).astype(np.float64)
+    dw1, dw2 = _grads(x, labels, w1, w2, b)
+    assert (dw1 != 0).all() and (dw2 != 0).all()   # every weight takes part: l2_norm counts them all
+    got = jax.jit(lambda v, x, y: saliencies(net, v, x, y, jnp.zeros(1, jnp.int32)))(v, images, labels)
+    np.testing.assert_allclose(float(got["plain"]), (dw1 * w1).sum() + (dw2 * w2).sum(), rtol=1e-4)
+    np.testing.assert_allclose(float(got["l2_norm"]), np.linalg.norm(w1) + np.linalg.norm(w2), rtol=1e-5)
+
+
+def test_l2_norm_leaves_out_channel_pairs_without_gradient():
+    from eproxy_jax.baselines.saliency import _used_norms
+    w = jnp.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    g = jnp.ones_like(w).at[..., 2, :].set(0.0)   # input channel 2 never reached the loss
+    np.testing.assert_allclose(float(_used_norms(w, g)), np.linalg.norm(np.delete(np.asarray(w)[0, 0], 2, 0)))
+    stacked = jnp.stack([w, 2 * w])               # leading axis: two layers, one norm each
+    np.testing.assert_allclose(np.asarray(_used_norms(stacked, jnp.ones_like(stacked))),
+                               [np.linalg.norm(w), 2 * np.linalg.norm(w)], rtol=1e-6)
+
+
+def test_grasp_against_a_finite_difference_hessian(tiny):
+    from eproxy_jax.baselines.grasp import grasp
+    net, v, images, labels, w1, w2, b = tiny
+    x = images.reshape(6, -1).astype(np.float64)
+    g1, g2 = _grads(x, labels, w1, w2, b)
+    eps = 1e-5   # H g by central differences of the exact gradient along g (bias held fixed)
+    p1, p2 = _grads(x, labels, w1 + eps * g1, w2 + eps * g2, b)
+    m1, m2 = _grads(x, labels, w1 - eps * g1, w2 - eps * g2, b)
+    want = -((w1 * (p1 - m1)).sum() + (w2 * (p2 - m2)).sum()) / (2 * eps)
+    got = jax.jit(lambda v, x, y: grasp(net, v, x, y, jnp.zeros(1, jnp.int32)))(v, images, labels)
+    np.testing.assert_allclose(float(got), want, rtol=2e-3)
+
+
+def _epe_nas_published(jac, labels, n_classes):
+    """The EPE-NAS authors' per-class score, loop for loop (numpy, float64)."""
+    per_class = {}
+    for i, label in enumerate(labels):
+        per_class[label] = np.vstack((per_class[label], jac[i])) if label in per_class else jac[i]
+    scores = {}
+    for c, rows in per_class.items():
+        try:
+            corrs = np.corrcoef(rows)
+            s = np.sum(np.log(abs(corrs) + 1e-5))
+            if n_classes > 100:
+                s /= len(corrs)
+        except TypeError:   # one image: a 0-d correlation has no len()
+            continue
+        scores[c] = s
+    if n_classes <= 100:
+        return sum(abs(s) for s in scores.values())
+    return sum(abs(scores[c] - scores[d]) for c in scores for d in scores) / len(scores)
+
+
+def test_epe_nas_by_hand(tiny):
+    from eproxy_jax.baselines.epe_nas import from_jacobian
+    from eproxy_jax.baselines.jacob_cov import input_jacobian
+    net, v, images, labels, w1, w2, b = tiny
+    h, _, _ = _forward(images.reshape(6, -1).astype(np.float64), w1, w2, b)
+    jac = (h > 0).astype(np.float64) @ w1.T
+    got_jac, outputs = input_jacobian(net, v, jnp.asarray(images), jnp.zeros(1, jnp.int32))
+    assert outputs == 16
+    np.testing.assert_allclose(np.asarray(got_jac).reshape(6, -1), jac, rtol=1e-5, atol=1e-6)
+    rng = np.random.default_rng(1)
+    many = rng.normal(size=(9, 20))
+    lab = np.array([0, 1, 1, 2, 2, 2, 3, 3, 0])
+    lone = np.array([0, 1, 1, 2, 2, 2, 3, 3, 4])   # class 4 has one image
+    for rows, y in ((jac, labels), (many, lab), (many, lone)):
+        for outputs in (16, 101):   # the authors' two rules, by the network's output length
+            want = _epe_nas_published(rows, list(y), outputs)
+            got = from_jacobian(jnp.asarray(rows, jnp.float32), jnp.asarray(y), 10, outputs)
+            np.testing.assert_allclose(float(got), want, rtol=1e-4, err_msg=f"{outputs}")
+
+
 def test_proxy_names():
     assert parse_names("eproxy, NASWOT,eproxy") == ["eproxy", "naswot"]
-    assert len(parse_names("all")) == 9
+    assert len(parse_names("all")) == 13   # eproxy and 12 peers: NASLib's 13 zero-cost proxies but zen
     with pytest.raises(ProxyNameError, match="unknown proxy 'zen'"):
         parse_names("naswot,zen")
 
@@ -177,12 +259,27 @@ def test_vmapped_architectures_equal_mapped(tiny_space, sample_encodings):
     rng = np.random.default_rng(2)
     x = rng.normal(size=(4, 16, 16, 3)).astype(np.float32)
     labels = rng.integers(0, 10, 4)
-    names = ["naswot", "snip", "grad_norm", "fisher"]
+    names = ["naswot", "snip", "grad_norm", "fisher", "plain", "l2_norm"]
     encs = sample_encodings[[0, 1, 3]]
     a = BaselineEngine(tiny_space, names, x, labels, chunk=4, arch_vmap=1).score(encs)
     b = BaselineEngine(tiny_space, names, x, labels, chunk=4, arch_vmap=2).score(encs)
     for p in names:
         np.testing.assert_allclose(a[p], b[p], rtol=2e-4, err_msg=p)
+    # cells with fewer convolutions have fewer weights in use
+    n_conv = np.isin(encs, (2, 3)).sum(1)
+    assert np.all(np.diff(a["l2_norm"][np.argsort(n_conv)]) >= 0) and len(set(n_conv)) > 1
+
+
+def test_grasp_through_the_engine(tiny_space, sample_encodings):
+    """grasp's program (a second backward pass through the convolutions' custom VJP) on NB201
+    cells, with a chunk to pad: finite for a conv cell and a conv-free one, and not equal."""
+    rng = np.random.default_rng(4)
+    x, labels = rng.normal(size=(4, 16, 16, 3)).astype(np.float32), rng.integers(0, 10, 4)
+    free = nb201.parse_string("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    out = BaselineEngine(tiny_space, ["grasp"], x, labels, chunk=2).score(np.stack([sample_encodings[0], free,
+                                                                                     sample_encodings[0]]))
+    assert np.isfinite(out["grasp"]).all() and out["grasp"][0] != out["grasp"][1]
+    assert out["grasp"][0] == out["grasp"][2]
 
 
 def test_engine_nan_inf_and_no_recompiles(tiny_space, sample_encodings):
@@ -190,11 +287,11 @@ def test_engine_nan_inf_and_no_recompiles(tiny_space, sample_encodings):
     Jacobian rows are constant (NaN); other cells stay finite. One compile per program,
     however many chunks and architectures."""
     x = np.random.default_rng(3).normal(size=(4, 16, 16, 3)).astype(np.float32)
-    eng = BaselineEngine(tiny_space, ["synflow", "jacob_cov", "params"], x, chunk=2)
+    eng = BaselineEngine(tiny_space, ["synflow", "jacob_cov", "epe_nas", "params"], x, np.arange(4) % 2, chunk=2)
     encs = np.concatenate([sample_encodings, sample_encodings[:1]])  # 5 archs: 3 chunks, last padded
     out = eng.score(encs)
-    assert np.isneginf(out["synflow"][2]) and np.isnan(out["jacob_cov"][2])
-    for p in ("synflow", "jacob_cov"):
+    assert np.isneginf(out["synflow"][2]) and np.isnan(out["jacob_cov"][2]) and np.isnan(out["epe_nas"][2])
+    for p in ("synflow", "jacob_cov", "epe_nas"):
         assert np.all(np.isfinite(np.delete(out[p], 2))), p
     assert out["synflow"][0] == out["synflow"][4]
     before = CompileCounter.compiles

@@ -32,6 +32,13 @@ PROXIES: dict[str, ProxyInfo] = {
     "grad_norm": ProxyInfo("saliency", True, True, "Abdelfattah et al. 2021: sum over conv/linear layers of ||g||_2"),
     "fisher": ProxyInfo("saliency", True, True,
                         "Turner et al. 2020 / Abdelfattah et al. 2021: sum over conv/linear outputs of 0.5 mean_n (sum_hw a*g)^2"),
+    "plain": ProxyInfo("saliency", True, True, "Abdelfattah et al. 2021 (NASLib): sum g * w of conv/linear weights"),
+    "l2_norm": ProxyInfo("saliency", True, True, "Abdelfattah et al. 2021 (NASLib): sum over conv/linear layers of "
+                         "||w||_F at PyTorch's default init (the layers the network runs)"),
+    "grasp": ProxyInfo("grasp", True, True, "Wang et al. 2020 / Abdelfattah et al. 2021: sum -w * (H g), H the "
+                       "Hessian of the loss over conv/linear weights, g its gradient"),
+    "epe_nas": ProxyInfo("jacob_cov", True, True, "Lopes et al. 2021: per image class, sum log(|corr| + k) of the "
+                         "input-Jacobian correlations; summed over classes"),
     "params": ProxyInfo("analytic", False, False, "parameters of the benchmark's classifier (the space's analytic "
                         "count, else counted on the network: generic.count_active)"),
     "flops": ProxyInfo("analytic", False, False, "FLOPs of the benchmark's classifier (NB201: conv/linear MACs + "
@@ -44,7 +51,7 @@ ALL_PROXIES = ("eproxy",) + BASELINES
 
 # what the generic classifier (`generic.FeatureClassifier`: a space's feature module, pooling,
 # linear) supports; naswot and fisher need per-ReLU / per-conv probes only hand-built classifiers have
-GENERIC = ("synflow", "jacob_cov", "snip", "grad_norm", "params", "flops")
+GENERIC = ("synflow", "jacob_cov", "snip", "grad_norm", "plain", "l2_norm", "grasp", "epe_nas", "params", "flops")
 
 
 def supported(space) -> tuple:

@@ -2,8 +2,8 @@
 the space's own feature module (the network Eproxy trains, `space.module(bucket)`), global
 average pooling of its deepest feature and a linear layer to the classes.
 
-What it supports: snip, grad_norm, synflow, jacob_cov (they need logits, pooled features and
-the conv/linear kernels) and the parameter / FLOP counts. naswot and fisher need a probe on
+What it supports: snip, grad_norm, plain, l2_norm, grasp, synflow, jacob_cov, epe_nas (they
+need logits, pooled features and the conv/linear kernels) and the parameter / FLOP counts. naswot and fisher need a probe on
 every ReLU / conv output inside the space's `lax.switch` and `lax.scan` bodies, which only the
 hand-built classifiers (NB201) have, so they are not offered here (`baselines.supported`).
 

@@ -22,9 +22,18 @@ def from_jacobian(jac):
     return -jnp.sum(jnp.log(v + K) + 1.0 / (v + K))
 
 
-def jacob_cov(net, variables, images, encoding):
+def input_jacobian(net, variables, images, encoding):
+    """(d sum(pooled features) / d images, the pooled features' length)."""
+    length = []
+
     def out(x):
         _, _, pooled = net.apply(variables, x, encoding)
+        length.append(pooled.shape[-1])   # static: read while tracing
         return jnp.sum(pooled)
 
-    return from_jacobian(jax.grad(out)(images))
+    jac = jax.grad(out)(images)
+    return jac, length[0]
+
+
+def jacob_cov(net, variables, images, encoding):
+    return from_jacobian(input_jacobian(net, variables, images, encoding)[0])

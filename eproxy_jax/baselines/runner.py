@@ -1,6 +1,6 @@
 """Run the peer proxies over many architectures of one space, one compiled program per
-proxy family (naswot; synflow; jacob_cov; snip + grad_norm + fisher share one backward
-pass), chunks padded like `engine.Engine`, the architecture passed as data."""
+proxy family (naswot; synflow; jacob_cov + epe_nas share one input Jacobian; snip + grad_norm
++ fisher + plain + l2_norm share one backward pass; grasp), chunks padded like `engine.Engine`, the architecture passed as data."""
 from __future__ import annotations
 
 import time
@@ -17,7 +17,10 @@ from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensur
 from . import PROXIES, BaselineError, supported
 from .common import init_variables
 from .generic import FeatureClassifier, count_active
-from .jacob_cov import jacob_cov
+from .epe_nas import from_jacobian as epe_nas_of
+from .grasp import grasp
+from .jacob_cov import from_jacobian as jacob_cov_of
+from .jacob_cov import input_jacobian
 from .naswot import naswot
 from .saliency import saliencies
 from .synflow import synflow
@@ -91,10 +94,15 @@ class BaselineEngine:
         adapt = getattr(net, "adapt", lambda v, e: v)   # generic: kernels at the real fans
         if program == "naswot":
             return lambda v, lab, e: {"naswot": naswot(net, adapt(v, e), images, e)}
-        if program == "jacob_cov":
-            return lambda v, lab, e: {"jacob_cov": jacob_cov(net, adapt(v, e), images, e)}
+        if program == "jacob_cov":   # jacob_cov and epe_nas read the same input Jacobian
+            def jacobian_proxies(v, lab, e):
+                jac, outputs = input_jacobian(net, adapt(v, e), images, e)
+                return {"jacob_cov": jacob_cov_of(jac), "epe_nas": epe_nas_of(jac, lab, self.num_classes, outputs)}
+            return jacobian_proxies
         if program == "saliency":
             return lambda v, lab, e: saliencies(net, adapt(v, e), images, lab, e)
+        if program == "grasp":
+            return lambda v, lab, e: {"grasp": grasp(net, adapt(v, e), images, lab, e)}
         if program == "synflow":
             return lambda v, lab, e: {"synflow": synflow(net0, adapt(v, e), hw, e)}
         if program == "count":   # generic spaces only (`_analytic`)
