@@ -24,6 +24,7 @@ from .nn import edge_groups
 from . import memory, proxy, targets
 from .nn import ops
 from .setting import ProxySetting
+from .space_protocol import is_bucketed
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "eproxy_jax" / "xla"
 
@@ -201,7 +202,7 @@ class Engine:
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
         if self.conv_impl not in ops.CONV_IMPLS:
             raise ValueError(f"conv_impl must be one of {ops.CONV_IMPLS}")
-        self.bucketed = hasattr(space, "bucket_of")
+        self.bucketed = is_bucketed(space)
         self.compile_s = 0.0     # all programs compiled so far
         self.prepare_s = 0.0     # all proxy contexts prepared so far
         self.score_s = 0.0       # time spent scoring, without compiling or preparing

@@ -14,6 +14,7 @@ from ..nn import edge_groups
 from .. import memory
 from ..nn import ops
 from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
+from ..space_protocol import is_bucketed
 from . import PROXIES, BaselineError, supported
 from .common import init_variables
 from .generic import FeatureClassifier, count_active
@@ -61,7 +62,7 @@ class BaselineEngine:
         self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
         self.num_classes = num_classes
         self.generic = not space.has_classifier   # the space's feature module + pooling + linear
-        self.bucketed = hasattr(space, "bucket_of")
+        self.bucketed = is_bucketed(space)
         self.programs = list(dict.fromkeys(PROXIES[p].program for p in self.proxies))
         self.key = jax.random.PRNGKey(seed)
         self.timing: dict[str, dict] = {}

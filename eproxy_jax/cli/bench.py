@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import runguard, runlock
 from .args import UsageError, positive, space_option
+from ..space_protocol import is_bucketed
 from .common import check_out_file, checkout_root
 
 # Table 1 of the paper: one A6000, Eproxy, per architecture (ms, MB)
@@ -65,7 +66,7 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
             raise spaces.SpaceError(f"{name}: no NDS file {nds_files()[name]} in --nds-dir {nds_dir}")
     encs, _ = space.load_truth(None, truth_file)
     if bucket is not None:
-        if not hasattr(space, "bucket_of"):
+        if not is_bucketed(space):
             raise spaces.SpaceError(f"{name} has no shape buckets (one program fits every architecture)")
         encs = encs[np.asarray(space.bucket_of(encs)) == bucket]
         if not len(encs):
@@ -73,7 +74,7 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
     total = len(encs)
     idx = np.sort(np.random.default_rng(seed).choice(total, min(n, total), replace=False))
     encs = encs[idx]
-    if hasattr(space, "bucket_of"):   # as `eproxy score` runs them: grouped by shape bucket
+    if is_bucketed(space):   # as `eproxy score` runs them: grouped by shape bucket
         encs = encs[np.argsort(np.asarray(space.bucket_of(encs)), kind="stable")]
     return encs, total
 

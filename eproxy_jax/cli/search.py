@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .. import runguard, runlock
+from ..space_protocol import is_enumerable
 from .args import UsageError, float_where, int_at_least, nonneg, positive
 from .common import (add_engine, add_images, add_run, add_truth, default_results_path, enable_cache, finite,
                      load_space_arg, make_engine, rank_fields, score_meta, top_text, truth_identity,
@@ -69,7 +70,7 @@ def load_pool(space, args, pre):
         try:
             encs, truth = space.load_truth(dataset if not args.truth else None, args.truth, args.lower_is_better)
         except ValueError:
-            if args.truth or not hasattr(space, "all_encodings"):
+            if args.truth or not is_enumerable(space):
                 raise
             encs, dataset = space.all_encodings(), None  # no table: the whole enumerable space
     ids = [space.arch_id(e) for e in encs]
