@@ -20,10 +20,10 @@ from .store import seed_mean
 
 
 def load_results(path):
-    """A results file as a `store.ResultsTable` whose `.space` / `.encodings` / `.macs()` build
+    """A results file as a `results_table.ResultsTable` whose `.space` / `.encodings` / `.macs()` build
     the file's space from the registry; `.to_pandas()` for a DataFrame."""
-    from . import store
-    return store.load_results(path, load_space)
+    from . import results_table
+    return results_table.load_results(path, load_space)
 
 
 def _as_setting(setting, space) -> ProxySetting:

@@ -166,19 +166,72 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
     default fits the train architectures better): return the paper's default setting where
     `keeps_default(best, default fitness)`. `setting` is the one returned (`searched_setting`
     the search's best, `kept_default` which it is); the eval correlations are the returned one's."""
-    import jax
-
     from .engine import CompileCounter
 
-    if default_eval_scores is not None:
-        n_eval = 0 if eval_encs is None else len(eval_encs)
-        default_eval_scores = np.asarray(default_eval_scores, np.float32).reshape(-1)
-        if len(default_eval_scores) != n_eval:
-            raise ValueError(f"default_eval_scores has {len(default_eval_scores)} scores for {n_eval} eval architectures")
+    default_eval_scores = _checked_default_eval(default_eval_scores, eval_encs)
     CompileCounter.install()
     c0, h0 = CompileCounter.compiles, CompileCounter.cache_hits
     t0 = time.perf_counter()
     batch = int(batch or population)
+    plan = _plan(space, train_encs, eval_encs, batch, max_channels, max_kernel, eval_batch)
+    ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=plan["buckets"], batch=plan["eval_batch"],
+                   arch_bucket=plan["arch_bucket"])
+    cache = None
+    if score_cache is not None:
+        if not cache_context:
+            raise ValueError("score_cache needs cache_context (what the cached scores depend on)")
+        cache = ScoreCache(score_cache, json.dumps({"context": cache_context, "buckets": plan["buckets"],
+                                                    "batch": plan["eval_batch"], "proxy_seed": proxy_seed,
+                                                    "n_train": len(train_encs)}))
+    score = _scorer(ev, cache, plan["n_branches"])
+    checkpoint = _Checkpoint(state_path, meta)
+    state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
+    state, batches, default_fitness, pending = checkpoint.load(state)
+    if default_fitness is None:
+        default_fitness = float(_fitness(score([{}]), train_truth)[0])
+    search = _Search(score, train_truth, plan, cycles, batch, seed, max_channels, max_kernel, checkpoint, progress)
+    state = search.loop(state, batches, default_fitness, pending)
+    search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
+    best = dps.decode(np.asarray(state.best_genome), plan["n_branches"], max_channels, max_kernel)
+    kept = bool(keep_default) and keeps_default(float(state.best_fitness), default_fitness)
+    out = _result(state, default_fitness, best, kept, plan["n_branches"])
+    if eval_encs is not None and len(eval_encs):
+        out.update(_evaluate(ev.on(eval_encs), eval_truth, best, kept, default_eval_scores, eval_reference))
+    out["compiles"] = CompileCounter.compiles - c0
+    out["cache_hits"] = CompileCounter.cache_hits - h0
+    out["settings_from_cache"] = 0 if cache is None else cache.hits
+    out["wall_s"] = round(time.perf_counter() - t0, 2)
+    out["search_s"] = round(search_s, 2)                      # the DPS itself, compiles included
+    out["eval_s"] = round(out["wall_s"] - search_s, 2)        # scoring the held-out architectures
+    return out
+
+
+def _checked_default_eval(default_eval_scores, eval_encs):
+    if default_eval_scores is None:
+        return None
+    n_eval = 0 if eval_encs is None else len(eval_encs)
+    default_eval_scores = np.asarray(default_eval_scores, np.float32).reshape(-1)
+    if len(default_eval_scores) != n_eval:
+        raise ValueError(f"default_eval_scores has {len(default_eval_scores)} scores for {n_eval} eval architectures")
+    return default_eval_scores
+
+
+def _result(state, default_fitness, best, kept, n_branches) -> dict:
+    """The run's answer before the held-out evaluation (its fields None until then)."""
+    return {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness,
+            "setting": validate({}, n_branches) if kept else best,
+            "searched_setting": best, "kept_default": kept,
+            "fitness": default_fitness if kept else float(state.best_fitness),
+            "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
+            "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None,
+            **{f"{w}eval_{k}": None for w in ("", "default_") for k in metrics.TOP_KEYS}}
+
+
+def _plan(space, train_encs, eval_encs, batch: int, max_channels: int, max_kernel: int, eval_batch) -> dict:
+    """The run's static plan: the setting shape buckets under the capped genes, the branches,
+    the architectures' shared network shape (if any) and the settings per evaluator call."""
+    import jax
+
     buckets = buckets_for_limits(max_channels, max_kernel)
     n_branches = min(3, len(space.feature_channels))
     if not _fits({}, n_branches, buckets):   # capped genes: the paper's default needs its own bucket
@@ -191,19 +244,16 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
         arch_bucket = shapes.pop() if len(shapes) == 1 else None
     if eval_batch is None:
         eval_batch = min(batch, 4) if jax.default_backend() == "cpu" else batch
-    eval_batch = max(1, min(int(eval_batch), batch))
-    ev = Evaluator(space, train_encs, images, seed=proxy_seed, buckets=buckets, batch=eval_batch,
-                   arch_bucket=arch_bucket)
-    cache = None
-    if score_cache is not None:
-        if not cache_context:
-            raise ValueError("score_cache needs cache_context (what the cached scores depend on)")
-        cache = ScoreCache(score_cache, json.dumps({"context": cache_context, "buckets": buckets, "batch": eval_batch,
-                                                    "proxy_seed": proxy_seed, "n_train": len(train_encs)}))
+    return {"buckets": buckets, "n_branches": n_branches, "arch_bucket": arch_bucket,
+            "eval_batch": max(1, min(int(eval_batch), batch))}
+
+
+def _scorer(ev, cache, n_branches: int):
+    """settings -> train scores `[n, archs]`, through the score cache where there is one."""
+    if cache is None:
+        return ev.scores
 
     def score(settings):
-        if cache is None:
-            return ev.scores(settings)
         settings = [validate(s, n_branches) for s in settings]
         rows = [cache.get(s) for s in settings]
         miss = [i for i, r in enumerate(rows) if r is None]
@@ -213,78 +263,90 @@ def run(space, train_encs, train_truth, eval_encs=None, eval_truth=None, *, cycl
             for i, r in zip(miss, new):
                 rows[i] = r
         return np.stack(rows)
+    return score
 
-    state = dps.init(None, population=population, sample=sample, mutation=mutation, max_evals=cycles)
-    meta_json = json.dumps(meta or {}, sort_keys=True, default=str)
-    meta_hash = hashlib.sha256(meta_json.encode()).hexdigest()[:16]
-    batches, default_fitness, pending = 0, None, None
-    if state_path is not None and Path(state_path).exists():
-        state, batches, default_fitness, pending = _load_state(Path(state_path), state, meta_hash, meta_json)
-    if default_fitness is None:
-        default_fitness = float(_fitness(score([{}]), train_truth)[0])
-    while int(state.told) < cycles:
-        n_valid = min(batch, cycles - int(state.told))
-        genomes = np.asarray(dps.ask(_key(seed, batches), state, n=batch))
-        settings = [dps.decode(g, n_branches, max_channels, max_kernel) for g in genomes[:n_valid]]
-        fit = np.full(batch, np.nan, np.float32)
-        scored = np.zeros(batch, bool)
-        if pending is not None and np.array_equal(pending[0], genomes):   # the batch an interrupt cut short
-            fit, scored = pending[1].astype(np.float32), pending[2].astype(bool)
-        pending = None
 
-        def report():
-            if progress is not None:
-                done = fit[:n_valid][scored[:n_valid]]
-                progress({"told": int(state.told), "cycles": cycles, "best_fitness": float(state.best_fitness),
-                          "batch_best": float(np.nanmax(done)) if np.isfinite(done).any() else None,
-                          "scored": int(scored[:n_valid].sum()), "batch_size": n_valid})
+class _Checkpoint:
+    """`<out>.state` of a run (None: no checkpoint): its arguments' hash, load and save."""
 
-        # one evaluator call per eval_batch settings, those of one shape bucket together
+    def __init__(self, path, meta):
+        self.path = None if path is None else Path(path)
+        self.meta_json = json.dumps(meta or {}, sort_keys=True, default=str)
+        self.meta_hash = hashlib.sha256(self.meta_json.encode()).hexdigest()[:16]
+
+    def load(self, state):
+        """(state, batches told, default fitness or None, pending batch or None)."""
+        if self.path is None or not self.path.exists():
+            return state, 0, None, None
+        return _load_state(self.path, state, self.meta_hash, self.meta_json)
+
+    def save(self, state, batches: int, default_fitness: float, pending=None):
+        if self.path is not None:
+            _save_state(self.path, state, self.meta_hash, batches, default_fitness, pending, meta_json=self.meta_json)
+
+
+class _Search:
+    """The evolution loop: ask a batch, score it (one evaluator call per `eval_batch`
+    settings, those of one shape bucket together), tell, checkpoint."""
+
+    def __init__(self, score, train_truth, plan, cycles, batch, seed, max_channels, max_kernel, checkpoint, progress):
+        self.score, self.truth, self.plan = score, train_truth, plan
+        self.cycles, self.batch, self.seed = cycles, batch, seed
+        self.max_channels, self.max_kernel = max_channels, max_kernel
+        self.checkpoint, self.progress = checkpoint, progress
+
+    def loop(self, state, batches: int, default_fitness: float, pending):
+        while int(state.told) < self.cycles:
+            n_valid = min(self.batch, self.cycles - int(state.told))
+            genomes = np.asarray(dps.ask(_key(self.seed, batches), state, n=self.batch))
+            fit = np.full(self.batch, np.nan, np.float32)
+            scored = np.zeros(self.batch, bool)
+            if pending is not None and np.array_equal(pending[0], genomes):   # the batch an interrupt cut short
+                fit, scored = pending[1].astype(np.float32), pending[2].astype(bool)
+            pending = None
+            self._score_batch(state, batches, default_fitness, genomes, fit, scored, n_valid)
+            state = dps.tell(state, genomes, fit, np.int32(n_valid))
+            batches += 1
+            self.checkpoint.save(state, batches, default_fitness)
+            self._report(state, fit, scored, n_valid)
+        return state
+
+    def _score_batch(self, state, batches, default_fitness, genomes, fit, scored, n_valid):
+        nb, ev_batch = self.plan["n_branches"], self.plan["eval_batch"]
+        settings = [dps.decode(g, nb, self.max_channels, self.max_kernel) for g in genomes[:n_valid]]
         todo = sorted((i for i in range(n_valid) if not scored[i]),
-                      key=lambda i: bucket_of(validate(settings[i], n_branches), buckets))
-        for k in range(0, len(todo), eval_batch):
-            sel = todo[k:k + eval_batch]
-            fit[sel] = _fitness(score([settings[i] for i in sel]), train_truth)
+                      key=lambda i: bucket_of(validate(settings[i], nb), self.plan["buckets"]))
+        for k in range(0, len(todo), ev_batch):
+            sel = todo[k:k + ev_batch]
+            fit[sel] = _fitness(self.score([settings[i] for i in sel]), self.truth)
             scored[sel] = True
-            if k + eval_batch < len(todo):
-                if state_path is not None:
-                    _save_state(Path(state_path), state, meta_hash, batches, default_fitness, (genomes, fit, scored),
-                                meta_json)
-                report()
-        state = dps.tell(state, genomes, fit, np.int32(n_valid))
-        batches += 1
-        if state_path is not None:
-            _save_state(Path(state_path), state, meta_hash, batches, default_fitness, meta_json=meta_json)
-        report()
-    search_s = time.perf_counter() - t0   # this process's part (a resumed run: since the resume)
-    best = dps.decode(np.asarray(state.best_genome), n_branches, max_channels, max_kernel)
-    kept = bool(keep_default) and keeps_default(float(state.best_fitness), default_fitness)
-    chosen = validate({}, n_branches) if kept else best
-    out = {"best_fitness": float(state.best_fitness), "default_fitness": default_fitness, "setting": chosen,
-           "searched_setting": best, "kept_default": kept,
-           "fitness": default_fitness if kept else float(state.best_fitness),
-           "history_fitness": [None if not np.isfinite(x) else float(x) for x in np.asarray(state.history_fitness)],
-           "eval_spearman": None, "default_eval_spearman": None, "eval_kendall": None, "default_eval_kendall": None,
-           **{f"{w}eval_{k}": None for w in ("", "default_") for k in metrics.TOP_KEYS}}
-    if eval_encs is not None and len(eval_encs):
-        # score only what is not known: the default's row may be given, and a kept default is both rows
-        todo = ([] if kept else [best]) + ([{}] if default_eval_scores is None else [])
-        rows = list(ev.on(eval_encs).scores(todo)) if todo else []
-        default_row = default_eval_scores if default_eval_scores is not None else rows[-1]   # checked above
-        chosen_row = default_row if kept else rows[0]
-        out["eval_spearman"] = float(metrics.spearman(chosen_row, eval_truth))
-        out["eval_kendall"] = float(metrics.kendall(chosen_row, eval_truth))
-        out["default_eval_spearman"] = float(metrics.spearman(default_row, eval_truth))
-        out["default_eval_kendall"] = float(metrics.kendall(default_row, eval_truth))
-        for w, row in (("", chosen_row), ("default_", default_row)):   # percentiles in `eval_reference`
-            rep = metrics.report(row, eval_truth, eval_reference)
-            out.update({f"{w}eval_{k}": float(rep[k]) for k in metrics.TOP_KEYS})
-    out["compiles"] = CompileCounter.compiles - c0
-    out["cache_hits"] = CompileCounter.cache_hits - h0
-    out["settings_from_cache"] = 0 if cache is None else cache.hits
-    out["wall_s"] = round(time.perf_counter() - t0, 2)
-    out["search_s"] = round(search_s, 2)                      # the DPS itself, compiles included
-    out["eval_s"] = round(out["wall_s"] - search_s, 2)        # scoring the held-out architectures
+            if k + ev_batch < len(todo):
+                self.checkpoint.save(state, batches, default_fitness, (genomes, fit, scored))
+                self._report(state, fit, scored, n_valid)
+
+    def _report(self, state, fit, scored, n_valid):
+        if self.progress is not None:
+            done = fit[:n_valid][scored[:n_valid]]
+            self.progress({"told": int(state.told), "cycles": self.cycles, "best_fitness": float(state.best_fitness),
+                           "batch_best": float(np.nanmax(done)) if np.isfinite(done).any() else None,
+                           "scored": int(scored[:n_valid].sum()), "batch_size": n_valid})
+
+
+def _evaluate(ev, eval_truth, best, kept, default_eval_scores, eval_reference) -> dict:
+    """The returned and the default setting on the held-out architectures (`ev` evaluates
+    them). Only what is not known is scored: the default's row may be given, and a kept
+    default is both rows."""
+    todo = ([] if kept else [best]) + ([{}] if default_eval_scores is None else [])
+    rows = list(ev.scores(todo)) if todo else []
+    default_row = default_eval_scores if default_eval_scores is not None else rows[-1]   # checked by run
+    chosen_row = default_row if kept else rows[0]
+    out = {"eval_spearman": float(metrics.spearman(chosen_row, eval_truth)),
+           "eval_kendall": float(metrics.kendall(chosen_row, eval_truth)),
+           "default_eval_spearman": float(metrics.spearman(default_row, eval_truth)),
+           "default_eval_kendall": float(metrics.kendall(default_row, eval_truth))}
+    for w, row in (("", chosen_row), ("default_", default_row)):   # percentiles in `eval_reference`
+        rep = metrics.report(row, eval_truth, eval_reference)
+        out.update({f"{w}eval_{k}": float(rep[k]) for k in metrics.TOP_KEYS})
     return out
 
 
