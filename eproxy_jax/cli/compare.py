@@ -308,8 +308,9 @@ def _table(summary, args, dataset, n, device) -> str:
     lines += ["", "Higher = better for every baseline; Eproxy is a loss (ranked by its negation). "
               "Non-finite scores rank last. top-1 / top-10 pct: the truth percentile (in the whole truth "
               "table) of the best-scored architecture / mean over the 10 best-scored (score ties averaged); "
-              "rho in top 10%: Spearman within the truly best 10% of the scored set. ms/arch excludes compilation; 'shared pass': snip, grad_norm "
-              "and fisher come from one backward pass, whose time each row shows."]
+              "rho in top 10%: Spearman within the truly best 10% of the scored set. ms/arch excludes compilation; 'shared pass': snip, grad_norm, "
+              "fisher, plain and l2_norm come from one backward pass, jacob_cov and epe_nas from one input Jacobian, "
+              "whose time each of their rows shows."]
     return "\n".join(lines) + "\n"
 
 
