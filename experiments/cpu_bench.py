@@ -11,6 +11,10 @@ with an empty persistent compilation cache, then `warm` with the cache the cold 
 (space, phase); a rerun skips the rows already there) and the table to stdout. `--quick`
 adds the network options the tests use (a few seconds per space), to check the script.
 
+Each row carries a machine probe (`machine_probe`, seconds of a fixed Python loop): the
+shared CPU's speed varies several-fold between days, so ratios are only meaningful between
+rows taken side by side (similar probes).
+
 Reference (issue 32, the authors' PyTorch loop: GenNAS-Zero model code, default Eproxy
 setting, 10 steps, 16 images, one architecture at a time; the 2-core CPU of this project,
 2026-12-04): NB201 1,460 ms/arch (median of 40 cells), NB101 5,100 ms/arch (median of 8).
@@ -73,6 +77,18 @@ def run_once(space: str, limit: int, options: list, cache: Path, setting: str | 
         return res
 
 
+def machine_probe() -> float:
+    """Seconds of a fixed single-thread Python loop (10^7 additions): the machine's speed when
+    a row was taken. Shared 2-core VMs differ several-fold from day to day (2026-12-04 evening:
+    3.3 s, and the same commit scored NB201 3.8x slower than when the issue's reference was
+    taken), so only rows with similar probes compare."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(10 ** 7):
+        total += i
+    return round(time.perf_counter() - t, 2)
+
+
 def _rows(path: Path) -> int:
     try:
         return sum(1 for ln in path.read_text().splitlines()[1:] if ln and not ln.startswith("#"))
@@ -82,13 +98,14 @@ def _rows(path: Path) -> int:
 
 def table(rows: list) -> str:
     head = ("| space | archs | phase | programs | prepare + compile s | first result s | ms/arch | "
-            "reference ms/arch | ratio |\n|---|---|---|---|---|---|---|---|---|")
+            "reference ms/arch | ratio | machine probe s |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         ref = REFERENCE_MS.get(r["space"]) if not r.get("options") else None
         ratio = f"{r['ms_per_arch'] / ref:.2f}" if ref else "-"
         lines.append(f"| {r['space']} | {r['n']} | {r['phase']} | {r['programs']} | {r['compile_s']:.1f} | "
-                     f"{r['first_result_s']:.1f} | {r['ms_per_arch']:,.0f} | {f'{ref:,.0f}' if ref else '-'} | {ratio} |")
+                     f"{r['first_result_s']:.1f} | {r['ms_per_arch']:,.0f} | {f'{ref:,.0f}' if ref else '-'} | {ratio} | "
+                     f"{r.get('probe_s', '-')} |")
     return "\n".join(lines)
 
 
@@ -122,11 +139,12 @@ def main(argv=None) -> int:
                     print(f"{space} {phase}: already in {out}", file=sys.stderr)
                     continue
                 print(f"{space} {phase}: eproxy score {space} --limit {limit} ...", file=sys.stderr, flush=True)
+                probe = machine_probe()
                 res = run_once(space, limit, opts, Path(cache), QUICK_SETTING if args.quick else None, args.timeout)
                 row = {"space": space, "phase": phase, "options": opts, "n": res["n"], "programs": res["programs"],
                        "compile_s": res["compile_s"], "prepare_s": res["prepare_s"], "ms_per_arch": res["ms_per_arch"],
                        "first_result_s": res["first_result_s"], "wall_s": res["process_wall_s"],
-                       "compiles": res.get("compiles"), "cache_hits": res.get("cache_hits"),
+                       "compiles": res.get("compiles"), "cache_hits": res.get("cache_hits"), "probe_s": probe,
                        "machine": f"{platform.node()} {os.cpu_count()} cpus", "date": time.strftime("%Y-%m-%d")}
                 with open(out, "a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -14,16 +14,16 @@ import cpu_bench  # noqa: E402
 
 def _row(space, phase, ms, options=()):
     return {"space": space, "phase": phase, "options": list(options), "n": 8, "programs": 2, "compile_s": 30.0,
-            "prepare_s": 5.0, "ms_per_arch": ms, "first_result_s": 41.5, "wall_s": 60.0}
+            "prepare_s": 5.0, "ms_per_arch": ms, "first_result_s": 41.5, "wall_s": 60.0, "probe_s": 0.7}
 
 
 def test_table_ratio_only_against_the_reference_network():
     text = cpu_bench.table([_row("nb101", "cold", 10200.0), _row("nb101", "warm", 2550.0, ["stem_channels=4"]),
                             _row("nb301", "cold", 900.0)])
     lines = text.splitlines()
-    assert lines[2] == "| nb101 | 8 | cold | 2 | 30.0 | 41.5 | 10,200 | 5,100 | 2.00 |"
-    assert lines[3].endswith("| 2,550 | - | - |")   # a tiny network is not the reference's
-    assert lines[4].endswith("| 900 | - | - |")      # no reference for nb301
+    assert lines[2] == "| nb101 | 8 | cold | 2 | 30.0 | 41.5 | 10,200 | 5,100 | 2.00 | 0.7 |"
+    assert lines[3].endswith("| 2,550 | - | - | 0.7 |")   # a tiny network is not the reference's
+    assert lines[4].endswith("| 900 | - | - | 0.7 |")      # no reference for nb301
 
 
 def test_rows_already_written_are_not_run_again(tmp_path, monkeypatch, capsys):
