@@ -227,20 +227,19 @@ class Engine:
     def _context(self, bucket):
         if bucket not in self._ctx:
             t = time.perf_counter()
-            self._ctx[bucket] = self._prepare(self.seeds, self._net(bucket), bucket)
+            self._ctx[bucket] = self._prepare(self._net(bucket), bucket)
             jax.block_until_ready(self._ctx[bucket])
             self.prepare_s += time.perf_counter() - t
         return self._ctx[bucket]
 
     # -- pure pieces ----------------------------------------------------------------
-    def _prepare(self, seeds, net=None, bucket=None):
-        keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-        sp, net = self.space, (net if net is not None else self.net)
+    def _prepare(self, net, bucket=None):
+        keys = jnp.stack([jax.random.PRNGKey(s) for s in self.seeds])
+        sp = self.space
         channels = sp.feature_channels_of(bucket) if self.bucketed else sp.feature_channels
-
-        if self._targets is None or self._targets[0] != tuple(seeds):   # drawn once per engine
-            self._targets = (tuple(seeds), seed_targets(keys, self.setting, self.images, sp.target_size))
-        tg = self._targets[1]
+        if self._targets is None:   # drawn once per engine, shared by its buckets
+            self._targets = seed_targets(keys, self.setting, self.images, sp.target_size)
+        tg = self._targets
 
         def one(key, tg, setting, images):
             return proxy.prepare(key, setting, net, images, sp.encoding_shape, channels, sp.target_size, tgts=tg)

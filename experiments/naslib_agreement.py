@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import sys
 from pathlib import Path
@@ -28,16 +27,14 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from eproxy_jax.cli.args import ScriptParser  # noqa: E402
+from eproxy_jax.jsonio import read_json  # noqa: E402
 
 NASLIB_NAME = {"jacob_cov": "jacov"}   # ours -> theirs, where they differ
 DEFAULT = ROOT / "experiments" / "data" / "naslib_zc_nb301.json.gz"
 
 
 def load_naslib(path: Path) -> dict:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        data = json.load(f)
-    return data["nasbench301"]["cifar10"]
+    return read_json(path)["nasbench301"]["cifar10"]
 
 
 def _key(arch: str) -> str:

@@ -277,7 +277,7 @@ def test_cli_macro_bundled_task(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
     sp = load_space("transnas-macro", base=4, input_size=16, target_size=4, max_programs=1)
-    enc, _ = sp.load_truth("autoencoder")
-    drawn = np.asarray(enc)[np.sort(np.random.default_rng(0).choice(len(enc), 3, replace=False))]
+    from eproxy_jax.cli.common import draw_limit
+    drawn, _ = draw_limit(*sp.load_truth("autoencoder"), 3, 0)   # the CLI's --limit 3 draw
     strides = {len(sp.signature(e)[0]) for e in drawn}
     assert res["n"] == 3 and res["programs"] == len(strides) == 2 and np.isfinite(res["spearman"])

@@ -19,10 +19,17 @@ def init_variables(net, key, images, encoding_shape):
     return {"params": params, "gates": gates}
 
 
+def is_kernel(path) -> bool:
+    """Whether a tree path names a conv/linear weight (a `kernel` leaf)."""
+    return getattr(path[-1], "key", None) == "kernel"
+
+
 def kernels(tree) -> list:
     """Every conv/linear weight (`kernel` leaves) of a parameter tree, in path order."""
-    out = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        if getattr(path[-1], "key", None) == "kernel":
-            out.append(leaf)
-    return out
+    return [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0] if is_kernel(path)]
+
+
+def used_pairs(g, keepdims: bool = False):
+    """Of a conv kernel's gradient `[..., kh, kw, c_in, c_out]`: the (c_in, c_out) channel pairs
+    that take part, i.e. have a non-zero gradient at any tap."""
+    return jnp.any(g != 0, axis=(-4, -3), keepdims=keepdims)

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from ..nn.layers import Linear
 
 from ..nn import initializers
+from .common import used_pairs
 
 
 class FeatureClassifier(nn.Module):
@@ -75,7 +76,7 @@ def _used(path, g):
     its kh x kw taps for every (c_in, c_out) pair with any non-zero tap: on a small map some
     taps of a wide (dilated) kernel only ever read the zero padding, yet they are parameters."""
     if getattr(path[-1], "key", None) == "kernel" and g.ndim >= 4:
-        return jnp.sum(jnp.any(g != 0, axis=(-4, -3))) * g.shape[-4] * g.shape[-3]
+        return jnp.sum(used_pairs(g)) * g.shape[-4] * g.shape[-3]
     return jnp.sum(g != 0)
 
 

@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .common import kernels
+from .common import is_kernel, kernels
 
 
 def _kernel_part(tree):
     """`tree` with every non-kernel leaf zeroed (the direction H is applied along)."""
     return jax.tree_util.tree_map_with_path(
-        lambda path, a: a if getattr(path[-1], "key", None) == "kernel" else jnp.zeros_like(a), tree)
+        lambda path, a: a if is_kernel(path) else jnp.zeros_like(a), tree)
 
 
 def grasp(net, variables, images, labels, encoding):
@@ -33,9 +33,5 @@ def grasp(net, variables, images, labels, encoding):
     params = variables["params"]
     g = jax.lax.stop_gradient(_kernel_part(jax.grad(loss)(params)))
     # reverse over reverse: the convolutions' custom VJP (`nn.ops.conv2d`) has no forward mode
-    hg = jax.grad(lambda p: _dot(jax.grad(loss)(p), g))(params)
+    hg = jax.grad(lambda p: optax.tree_utils.tree_vdot(jax.grad(loss)(p), g))(params)
     return -sum(jnp.sum(w * h) for w, h in zip(kernels(params), kernels(hg)))
-
-
-def _dot(a, b):
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))

@@ -25,13 +25,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .common import kernels
+from .common import kernels, used_pairs
 
 
 def _used_norms(w, g):
     """Frobenius norm of each layer of a kernel `[..., kh, kw, c_in, c_out]` (leading axes:
     stacked layers) over the channel pairs that take part (any non-zero gradient tap)."""
-    used = jnp.any(g != 0, axis=(-4, -3), keepdims=True)
+    used = used_pairs(g, keepdims=True)
     return jnp.sqrt(jnp.sum(jnp.square(jnp.where(used, w, 0.0)), axis=(-4, -3, -2, -1)))
 
 
