@@ -23,11 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from .nn import edge_groups
-
 from . import proxy
-from .nn import ops
-from .engine import default_arch_vmap, default_conv_impl, map_archs, pad_chunk
+from .chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
 from .setting import ProxySetting
 from .setting_spec import INIT_NAMES, SIGNALS, WAVE_MODES, validate
 
@@ -117,8 +114,9 @@ class Evaluator:
         self.chunk = int(chunk or len(self.encodings))
         # architectures of a chunk: lax.map (CPU) or vmapped groups (accelerators), as the Engine
         self.arch_vmap = max(1, min(int(arch_vmap or default_arch_vmap()), self.chunk))
-        self.chunk = -(-self.chunk // self.arch_vmap) * self.arch_vmap
-        self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
+        self.chunk = round_chunk(self.chunk, self.arch_vmap)
+        self.lowering = Lowering.for_archs(self.arch_vmap, conv_impl)
+        self.conv_impl = self.lowering.conv_impl
         self.channels = space.feature_channels if arch_bucket is None else space.feature_channels_of(arch_bucket)
         self.n_branches = min(3, len(self.channels))
         self.base = validate(base_setting or {}, self.n_branches)
@@ -159,6 +157,8 @@ class Evaluator:
             steps=self.base["steps"])
 
     def _program(self, bucket: int):
+        """The compiled program of a settings bucket (built ahead of time under `self.lowering`),
+        `(key, vals, reals, ok, encs, macs, arch_ok) -> [batch, chunk]`."""
         if bucket not in self._programs:
             mx = self.buckets[bucket]
             sp, net, images = self.space, self.net, self.images
@@ -180,7 +180,11 @@ class Evaluator:
 
                 return lax.map(one_setting, (vals, reals, ok))
 
-            self._programs[bucket] = jax.jit(run)
+            vals, reals = _pack([self.base] * self.batch, self.n_branches, self.base)
+            shapes = (self.key, vals, reals, np.ones(self.batch, bool),
+                      jax.ShapeDtypeStruct((self.chunk,) + tuple(sp.encoding_shape), jnp.int32),
+                      jax.ShapeDtypeStruct((self.chunk,), jnp.float32), jax.ShapeDtypeStruct((self.chunk,), jnp.bool_))
+            self._programs[bucket], _ = compile_program(run, self.lowering, *shapes)
         return self._programs[bucket]
 
     def scores(self, settings, progress=None) -> np.ndarray:
@@ -203,14 +207,9 @@ class Evaluator:
                 padded = sel + [sel[-1]] * (self.batch - len(sel))
                 vals, reals = _pack([settings[i] for i in padded], self.n_branches, self.base)
                 ok = np.arange(self.batch) < len(sel)
-                for a0 in range(0, n_arch, self.chunk):
-                    a1 = min(a0 + self.chunk, n_arch)
-                    e, m = pad_chunk(self.encodings, a0, a1, self.chunk), pad_chunk(self.macs, a0, a1, self.chunk)
-                    a_ok = np.arange(self.chunk) < a1 - a0
-                    # read when the call traces
-                    with ops.use_conv_impl(self.conv_impl), edge_groups.archs_batched(self.arch_vmap > 1):
-                        res = np.asarray(fn(self.key, vals, reals, ok, e, m, a_ok))
-                    out[sel, a0:a1] = res[: len(sel), : a1 - a0]
+                for pos, (e, m), a_ok in padded_chunks(np.arange(n_arch), self.chunk, self.encodings, self.macs):
+                    res = np.asarray(fn(self.key, vals, reals, ok, e, m, a_ok))
+                    out[np.ix_(sel, pos)] = res[: len(sel), : len(pos)]
                 if progress is not None:
                     progress(len(sel))
         return out

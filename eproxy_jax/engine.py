@@ -19,10 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .nn import edge_groups
-
 from . import memory, proxy, targets
-from .nn import ops
+from .chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
 from .setting import ProxySetting
 from .space_protocol import is_bucketed
 
@@ -97,40 +95,11 @@ class CompileCounter:
         jax.monitoring.register_event_listener(on_event)
 
 
-def default_arch_vmap() -> int:
-    # measured on an H200 (README): 256 vmapped cells 12.4 ms/arch, 64 -> 15.5, 1 -> 129.5
-    return 1 if jax.default_backend() == "cpu" else 256
-
-
-def default_conv_impl(arch_vmap: int) -> str:
-    if jax.default_backend() == "cpu":
-        return "custom"
-    return "im2col" if arch_vmap > 1 else "xla"
-
-
 def default_seed_batching() -> str:
     # measured on the 2-core CPU: vmapped seeds make every conv a grouped conv, 2.3x slower
     # per (arch, seed) than lax.map over seeds (experiments/throughput.py, README); on a GPU
     # the architectures already fill the device (arch_vmap 256), so seeds run one by one too
     return "map"
-
-
-def map_archs(score, encs, macs_frac, valid, arch_vmap: int):
-    """`score(encoding, macs_frac)` over a chunk of architectures, `[chunk]` (or a pytree of
-    `[chunk]` arrays when `score` returns a pytree of scalars): `lax.map` with `lax.cond`
-    skipping invalid (padding) entries when `arch_vmap == 1`, else `vmap` over groups of
-    `arch_vmap` (everything computed). Invalid entries come back NaN."""
-    tmap = jax.tree_util.tree_map
-    if arch_vmap == 1:
-        def one(emv):
-            e, m, ok = emv
-            nans = lambda: tmap(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), jax.eval_shape(score, e, m))  # noqa: E731
-            return lax.cond(ok, lambda: score(e, m), nans)
-        return lax.map(one, (encs, macs_frac, valid))
-    e = encs.reshape((-1, arch_vmap) + encs.shape[1:])
-    m = macs_frac.reshape(-1, arch_vmap)
-    out = lax.map(lambda em: jax.vmap(score)(*em), (e, m))
-    return tmap(lambda o: jnp.where(valid, o.reshape(-1), jnp.nan), out)
 
 
 def _shard_map(fn, mesh):
@@ -146,11 +115,6 @@ def _shard_map(fn, mesh):
         return jax.shard_map(fn, check_vma=False, **specs)
     from jax.experimental.shard_map import shard_map  # jax < 0.6
     return shard_map(fn, check_rep=False, **specs)
-
-
-def pad_chunk(arr: np.ndarray, start: int, stop: int, chunk: int) -> np.ndarray:
-    """`arr[start:stop]` padded to `chunk` rows by repeating its last row (shapes never change)."""
-    return np.concatenate([arr[start:stop], np.repeat(arr[stop - 1:stop], chunk - (stop - start), 0)])
 
 
 @functools.partial(jax.jit, static_argnums=3)
@@ -192,16 +156,13 @@ class Engine:
         if self.devices > 1:  # each chunk split over the devices, one slice per device (shard_map)
             from jax.sharding import Mesh
             self.mesh = Mesh(np.asarray(local[: self.devices]), ("archs",))
-        self.chunk = max(int(chunk), 1)
-        unit = self.arch_vmap * self.devices
-        self.chunk = -(-self.chunk // unit) * unit  # a multiple of arch_vmap on every device
+        self.chunk = round_chunk(chunk, self.arch_vmap * self.devices)  # a multiple of arch_vmap on every device
         seed_batching = seed_batching or default_seed_batching()
         if seed_batching not in ("vmap", "map"):
             raise ValueError("seed_batching must be 'vmap' or 'map'")
         self.seed_batching = seed_batching
-        self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
-        if self.conv_impl not in ops.CONV_IMPLS:
-            raise ValueError(f"conv_impl must be one of {ops.CONV_IMPLS}")
+        self.lowering = Lowering.for_archs(self.arch_vmap, conv_impl)   # raises on an unknown conv_impl
+        self.conv_impl = self.lowering.conv_impl
         self.bucketed = is_bucketed(space)
         self.compile_s = 0.0     # all programs compiled so far
         self.prepare_s = 0.0     # all proxy contexts prepared so far
@@ -244,7 +205,8 @@ class Engine:
         def one(key, tg, setting, images):
             return proxy.prepare(key, setting, net, images, sp.encoding_shape, channels, sp.target_size, tgts=tg)
 
-        return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))(keys, tg, self.setting, self.images)
+        with self.lowering.active():
+            return jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))(keys, tg, self.setting, self.images)
 
     def chunk_scores(self, ctx, setting, images, encs, macs_frac, valid, bucket=None):
         """Scores `[n_seeds, chunk]` of a chunk of encodings (pure; jit/vmap-able).
@@ -263,17 +225,15 @@ class Engine:
     def compile(self, bucket=None):
         if bucket not in self._compiled:
             ctx = self._context(bucket)
-            t = time.perf_counter()
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
             fn = lambda c, s, i, e, m, ok: self.chunk_scores(c, s, i, e, m, ok, bucket)  # noqa: E731
             if self.mesh is not None:
                 fn = _shard_map(fn, self.mesh)
-            with ops.use_conv_impl(self.conv_impl), edge_groups.archs_batched(self.arch_vmap > 1):
-                lowered = jax.jit(fn).lower(ctx, self.setting, self.images, encs, macs, valid)
-            self._compiled[bucket] = lowered.compile()
-            self.compile_s += time.perf_counter() - t
+            self._compiled[bucket], seconds = compile_program(fn, self.lowering, ctx, self.setting, self.images,
+                                                              encs, macs, valid)
+            self.compile_s += seconds
             self.memory_bytes = memory.check_fits(
                 self._compiled[bucket], jax.local_devices()[0],
                 f"scoring {self.space.name} with this setting at --chunk {self.chunk}, --arch-vmap {self.arch_vmap}",
@@ -317,11 +277,7 @@ class Engine:
             fn = self.compile(bucket)
             ctx = self._context(bucket)
             t = time.perf_counter()
-            for start in range(0, len(where), self.chunk):
-                idx = where[start:start + self.chunk]
-                e = pad_chunk(encodings[idx], 0, len(idx), self.chunk)
-                m = pad_chunk(macs[idx], 0, len(idx), self.chunk)
-                ok = np.arange(self.chunk) < len(idx)
+            for idx, (e, m), ok in padded_chunks(where, self.chunk, encodings, macs):
                 if self.mesh is not None:
                     e, m, ok = self._split(e), self._split(m), self._split(ok)
                 res = np.asarray(fn(ctx, self.setting, self.images, e, m, ok))  # [seeds, chunk]

@@ -71,13 +71,19 @@ def test_conv2d_value_and_grads(k, stride, dilation, size, padding):
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
-def _impl_value_and_grads(x, w, g, stride, padding, dilation, impl):
-    """vmap over a kernel per 'architecture' (as the engine's arch_vmap), one conv impl."""
-    with ops.use_conv_impl(impl):
-        def f(x, w):
-            return jax.vmap(lambda x, w: ops.conv2d(x, w, stride, padding, dilation))(x, w)
-        y, vjp = jax.vjp(f, x, w)
+def _traced_value_and_grads(x, w, g, stride, padding, dilation, impl):
+    def f(x, w):
+        return jax.vmap(lambda x, w: ops.conv2d(x, w, stride, padding, dilation))(x, w)
+    y, vjp = jax.vjp(f, x, w)
     return (y,) + vjp(g)
+
+
+def _impl_value_and_grads(x, w, g, stride, padding, dilation, impl):
+    """vmap over a kernel per 'architecture' (as the engine's arch_vmap), one conv impl: the
+    switch is entered outside the trace (it clears JAX's caches on a change), and `impl` is a
+    static argument so that each lowering has its own jit cache entry."""
+    with ops.use_conv_impl(impl):
+        return _traced_value_and_grads(x, w, g, stride, padding, dilation, impl)
 
 
 @pytest.mark.parametrize("impl", ["xla", "im2col"])

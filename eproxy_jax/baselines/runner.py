@@ -9,11 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..nn import edge_groups
-
 from .. import memory
-from ..nn import ops
-from ..engine import CompileCounter, default_arch_vmap, default_conv_impl, ensure_compilation_cache, map_archs, pad_chunk
+from ..chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
+from ..engine import CompileCounter, ensure_compilation_cache
 from ..space_protocol import is_bucketed
 from . import PROXIES, BaselineError, supported
 from .common import init_variables
@@ -58,8 +56,8 @@ class BaselineEngine:
                 raise BaselineError(f"labels must lie in [0, {num_classes}), got [{labels.min()}, {labels.max()}]")
         self.labels = jnp.asarray(labels if labels is not None else np.zeros(len(self.images)), jnp.int32)
         self.arch_vmap = int(arch_vmap or default_arch_vmap())
-        self.chunk = -(-max(int(chunk), 1) // self.arch_vmap) * self.arch_vmap
-        self.conv_impl = conv_impl or default_conv_impl(self.arch_vmap)
+        self.chunk = round_chunk(chunk, self.arch_vmap)
+        self.conv_impl = Lowering.for_archs(self.arch_vmap, conv_impl).conv_impl   # raises on an unknown one
         self.num_classes = num_classes
         self.generic = not space.has_classifier   # the space's feature module + pooling + linear
         self.bucketed = is_bucketed(space)
@@ -122,16 +120,14 @@ class BaselineEngine:
                 dummy = jnp.zeros(encs.shape[0], jnp.float32)
                 return map_archs(lambda e, m: one(variables, labels, e), encs, dummy, valid, v)
 
-            t = time.perf_counter()
-            variables = self.variables(program, bucket)   # float32, drawn outside the x64 block
+            variables = self.variables(program, bucket)   # float32, drawn outside the x64 program
             encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
             valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
-            bn_free = program in ("synflow", "count")   # the BN mode is entered here, outside the trace
-            with ops.use_conv_impl(self.conv_impl), ops.use_bn_mode("affine" if bn_free and self.generic else "train"), \
-                    jax.enable_x64(bn_free), edge_groups.archs_batched(v > 1):
-                lowered = jax.jit(run).lower(variables, self.labels, encs, valid)
-                self._compiled[program, bucket] = lowered.compile()
-            self.compile_s += time.perf_counter() - t
+            bn_free = program in ("synflow", "count")
+            lowering = Lowering.for_archs(v, self.conv_impl, bn_mode="affine" if bn_free and self.generic else "train",
+                                          x64=bn_free)
+            self._compiled[program, bucket], seconds = compile_program(run, lowering, variables, self.labels, encs, valid)
+            self.compile_s += seconds
             memory.check_fits(self._compiled[program, bucket], jax.local_devices()[0],
                               f"the {program} program of the peer proxies at --chunk {self.chunk}",
                               "lower --chunk or --batch-size")
@@ -171,10 +167,8 @@ class BaselineEngine:
             where = np.flatnonzero(buckets == b)
             fn = self.compile(program, b if self.bucketed else None)
             variables = self.variables(program, b if self.bucketed else None)
-            for start in range(0, len(where), self.chunk):
-                pos = where[start:start + self.chunk]
-                ok = np.arange(self.chunk) < len(pos)
-                res = fn(variables, self.labels, pad_chunk(encodings[pos], 0, len(pos), self.chunk), ok)
+            for pos, (e,), ok in padded_chunks(where, self.chunk, encodings):
+                res = fn(variables, self.labels, e, ok)
                 part = {p: np.asarray(v, np.float64)[: len(pos)] for p, v in res.items()}
                 for p, v in part.items():
                     out.setdefault(p, np.zeros(n, np.float64))[pos] = v

@@ -101,8 +101,11 @@ def use_conv_impl(name: str):
     - `xla`: XLA's convolution and its own transposes (the usual path on GPUs);
     - `im2col`: patches + matmul (`_conv_im2col`), for architectures vmapped on a GPU.
 
-    All three compute the same function; tests check they agree."""
-    return _use(_conv_impl, name, CONV_IMPLS, "conv impl")
+    All three compute the same function; tests check they agree. A change of lowering
+    clears JAX's caches, as `use_bn_mode` does: a branch function's trace is kept by identity
+    and would otherwise carry the previous lowering into the next program. Programs are built
+    under an explicit `eproxy_jax.chunks.Lowering`, which enters this outside any trace."""
+    return _use(_conv_impl, name, CONV_IMPLS, "conv impl", on_change=jax.clear_caches)
 
 
 @contextlib.contextmanager
