@@ -20,6 +20,7 @@ their floating leaves get gradients, integer leaves (e.g. a traced width) are da
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import warnings
@@ -115,137 +116,13 @@ def make_edge(branches, group_ops, remat: bool = True):
 
 
 def _make_core(tree_branches, group_ops, tree, diff):
-    """The edge on flat weight leaves (`tree` their structure, `diff` which are floating)."""
-    branches = tuple((lambda x, *w, f=f: f(x, *jax.tree.unflatten(tree, w))) for f in tree_branches)
-
-    def split(w):
-        return [v for v, d in zip(w, diff) if d], [v for v, d in zip(w, diff) if not d]
-
-    def merge(fw, iw):
-        fw, iw = iter(fw), iter(iw)
-        return [next(fw) if d else next(iw) for d in diff]
-
-    def switch(x, op, *w):
-        return lax.switch(op, branches, x, *w)
-
-    def every_op(x, op, w):
-        """The vmap of the switch: every op for every architecture, then a select."""
-        return jax.vmap(switch)(x, op, *w)
-
-    def _groups(op, cap):
-        """Per grouped op: the indices of the architectures that picked it, padded to whole
-        rounds of `cap`, and how many rounds they fill."""
-        a = op.shape[0]
-        rounds_max = -(-a // cap)
-        out = []
-        for k in group_ops:
-            sel = op == k
-            count = jnp.sum(sel)
-            idx = jnp.nonzero(sel, size=rounds_max * cap, fill_value=0)[0]
-            out.append((k, idx, count, (count + cap - 1) // cap))
-        return out
-
-    def _rows(idx, count, r, cap, a):
-        """Round `r`'s architecture indices; rows past the group's size index `a` (dropped)."""
-        ids = lax.dynamic_slice(idx, (r * cap,), (cap,))
-        return ids, jnp.where(r * cap + jnp.arange(cap) < count, ids, a)
-
-    def grouped_fwd(x, op, w, cap):
-        """`x [A, ...]`, `op [A]`, each of `w` `[A, ...]`: each op of `group_ops` runs on the
-        architectures that picked it, `cap` at a time, in a `lax.while_loop` over as many
-        rounds as its group needs (one when the ops are spread evenly); the other ops
-        (zero, identity) are selected directly."""
-        a = op.shape[0]
-        shape = jax.eval_shape(every_op, x, op, w)
-        out = jnp.zeros(shape.shape, shape.dtype)
-        for k, f in enumerate(branches):
-            if k not in group_ops:
-                out = jnp.where((op == k).reshape((-1,) + (1,) * (out.ndim - 1)), jax.vmap(f)(x, *w), out)
-        for k, idx, count, rounds in _groups(op, cap):
-            f = branches[k]
-
-            def body(rc, f=f, idx=idx, count=count):
-                r, acc = rc
-                ids, dst = _rows(idx, count, r, cap, a)
-                y = jax.vmap(f)(x[ids], *[v[ids] for v in w])
-                return r + 1, acc.at[dst].set(y, mode="drop")
-
-            _, out = lax.while_loop(lambda rc, n=rounds: rc[0] < n, body, (jnp.int32(0), out))
-        return out
-
-    def vjp_fw(f, x, w):
-        """The VJP of `f(x, *w)` w.r.t. `x` and the floating leaves of `w`."""
-        fw, iw = split(w)
-        return jax.vjp(lambda x, *fw: f(x, *merge(fw, iw)), x, *fw)[1]
-
-    def grouped_bwd(x, op, w, g, cap):
-        """The VJP of `grouped_fwd` w.r.t. `x` and `w`'s floating leaves, round by round in
-        the same groups."""
-        a = op.shape[0]
-        dx, dw = jnp.zeros_like(x), [jnp.zeros_like(v) for v in split(w)[0]]
-        for k, f in enumerate(branches):   # the ungrouped ops (zero, identity): whole batch, masked
-            if k in group_ops:
-                continue
-            m = (op == k).reshape((-1,) + (1,) * (g.ndim - 1))
-            gx, *gw = vjp_fw(jax.vmap(f), x, w)(jnp.where(m, g, 0.0))
-            dx, dw = dx + gx, [d + v for d, v in zip(dw, gw)]
-        for k, idx, count, rounds in _groups(op, cap):
-            f = branches[k]
-
-            def body(rc, f=f, idx=idx, count=count):
-                r, dx, dw = rc
-                ids, dst = _rows(idx, count, r, cap, a)
-                gx, *gw = vjp_fw(jax.vmap(f), x[ids], [v[ids] for v in w])(g[ids])
-                return (r + 1, dx.at[dst].add(gx, mode="drop"),
-                        [d.at[dst].add(gv, mode="drop") for d, gv in zip(dw, gw)])
-
-            _, dx, dw = lax.while_loop(lambda rc, n=rounds: rc[0] < n, body, (jnp.int32(0), dx, dw))
-        return (dx, *dw)
-
-    def capacity_of(a):
-        frac = _capacity[0]
-        return a if frac is None else max(1, math.ceil(frac * a))
-
-    def lift(axis_size, in_batched, args):
-        return [v if b else jnp.broadcast_to(v, (axis_size,) + jnp.shape(v)) for v, b in zip(args, in_batched)]
-
-    @jax.custom_batching.custom_vmap
-    def primal(x, op, *w):
-        return switch(x, op, *w)
-
-    @primal.def_vmap
-    def _primal_rule(axis_size, in_batched, x, op, *w):
-        if not in_batched[1]:   # the same op for the whole batch: the switch stays a switch
-            axes = [0 if b else None for b in in_batched]
-            return jax.vmap(switch, in_axes=axes)(x, op, *w), True
-        x, op, *w = lift(axis_size, in_batched, (x, op, *w))
-        cap = capacity_of(axis_size)
-        return (every_op(x, op, w) if cap >= axis_size else grouped_fwd(x, op, w, cap)), True
-
-    def switch_vjp(x, op, g, *w):
-        return vjp_fw(lambda x, *w: switch(x, op, *w), x, w)(g)
-
-    @jax.custom_batching.custom_vmap
-    def grads(x, op, g, *w):
-        return switch_vjp(x, op, g, *w)
-
-    @grads.def_vmap
-    def _grads_rule(axis_size, in_batched, x, op, g, *w):
-        if not in_batched[1]:
-            axes = [0 if b else None for b in in_batched]
-            out = jax.vmap(switch_vjp, in_axes=axes)(x, op, g, *w)
-            return out, tuple(True for _ in out)
-        x, op, g, *w = lift(axis_size, in_batched, (x, op, g, *w))
-        cap = capacity_of(axis_size)
-        if cap >= axis_size:
-            out = vjp_fw(lambda x, *w: every_op(x, op, w), x, w)(g)
-        else:
-            out = grouped_bwd(x, op, w, g, cap)
-        return out, tuple(True for _ in out)
-
-    @jax.custom_vjp
-    def core(x, op, *w):
-        return primal(x, op, *w)
+    """The edge on flat weight leaves (`tree` their structure, `diff` which are floating):
+    `core(x, op, *leaves)`, a custom VJP around a custom vmap rule (`_Edge`)."""
+    e = _Edge(tree_branches, group_ops, tree, diff)
+    primal = jax.custom_batching.custom_vmap(e.switch)
+    primal.def_vmap(e.primal_rule)
+    grads = jax.custom_batching.custom_vmap(e.switch_vjp)
+    grads.def_vmap(e.grads_rule)
 
     def fwd(x, op, *w):
         return primal(x, op, *w), (x, op, w)
@@ -256,5 +133,143 @@ def _make_core(tree_branches, group_ops, tree, diff):
         dfw = iter(dfw)
         return (dx, None, *[next(dfw) if d else None for d in diff])
 
+    core = jax.custom_vjp(lambda x, op, *w: primal(x, op, *w))
     core.defvjp(fwd, bwd)
     return core
+
+
+def _capacity_of(a: int) -> int:
+    """Architectures per round of a group when `a` are vmapped (`a` itself: grouping off)."""
+    frac = _capacity[0]
+    return a if frac is None else max(1, math.ceil(frac * a))
+
+
+def _lift(axis_size, in_batched, args):
+    """Every argument batched: the unbatched ones broadcast along a new leading axis."""
+    return [v if b else jnp.broadcast_to(v, (axis_size,) + jnp.shape(v)) for v, b in zip(args, in_batched)]
+
+
+def _rows(idx, count, r, cap, a):
+    """Round `r`'s architecture indices; rows past the group's size index `a` (dropped)."""
+    ids = lax.dynamic_slice(idx, (r * cap,), (cap,))
+    return ids, jnp.where(r * cap + jnp.arange(cap) < count, ids, a)
+
+
+class _Edge:
+    """One edge's op tables on flat weight leaves, and the rules of its custom vmap: the plain
+    switch, the vmap of the switch (every op), and the grouped forward and backward passes."""
+
+    def __init__(self, tree_branches, group_ops, tree, diff):
+        self.branches = tuple(functools.partial(_on_tree, f, tree) for f in tree_branches)
+        self.group_ops, self.diff = tuple(group_ops), tuple(diff)
+
+    # -- the floating leaves of the weights, which get gradients
+    def split(self, w):
+        return [v for v, d in zip(w, self.diff) if d], [v for v, d in zip(w, self.diff) if not d]
+
+    def merge(self, fw, iw):
+        fw, iw = iter(fw), iter(iw)
+        return [next(fw) if d else next(iw) for d in self.diff]
+
+    def vjp_fw(self, f, x, w):
+        """The VJP of `f(x, *w)` w.r.t. `x` and the floating leaves of `w`."""
+        fw, iw = self.split(w)
+        return jax.vjp(lambda x, *fw: f(x, *self.merge(fw, iw)), x, *fw)[1]
+
+    # -- unbatched: a switch
+    def switch(self, x, op, *w):
+        return lax.switch(op, self.branches, x, *w)
+
+    def switch_vjp(self, x, op, g, *w):
+        return self.vjp_fw(lambda x, *w: self.switch(x, op, *w), x, w)(g)
+
+    def every_op(self, x, op, w):
+        """The vmap of the switch: every op for every architecture, then a select."""
+        return jax.vmap(self.switch)(x, op, *w)
+
+    # -- batched: each grouped op on the architectures that picked it
+    def groups(self, op, cap):
+        """Per grouped op: the indices of the architectures that picked it, padded to whole
+        rounds of `cap`, and how many rounds they fill."""
+        rounds_max = -(-op.shape[0] // cap)
+        out = []
+        for k in self.group_ops:
+            sel = op == k
+            count = jnp.sum(sel)
+            idx = jnp.nonzero(sel, size=rounds_max * cap, fill_value=0)[0]
+            out.append((k, idx, count, (count + cap - 1) // cap))
+        return out
+
+    def grouped_fwd(self, x, op, w, cap):
+        """`x [A, ...]`, `op [A]`, each of `w` `[A, ...]`: each op of `group_ops` runs on the
+        architectures that picked it, `cap` at a time, in a `lax.while_loop` over as many
+        rounds as its group needs (one when the ops are spread evenly); the other ops
+        (zero, identity) are selected directly."""
+        a = op.shape[0]
+        shape = jax.eval_shape(self.every_op, x, op, w)
+        out = jnp.zeros(shape.shape, shape.dtype)
+        for k, f in enumerate(self.branches):
+            if k not in self.group_ops:
+                out = jnp.where((op == k).reshape((-1,) + (1,) * (out.ndim - 1)), jax.vmap(f)(x, *w), out)
+        for k, idx, count, rounds in self.groups(op, cap):
+            f = self.branches[k]
+
+            def body(rc, f=f, idx=idx, count=count):
+                r, acc = rc
+                ids, dst = _rows(idx, count, r, cap, a)
+                y = jax.vmap(f)(x[ids], *[v[ids] for v in w])
+                return r + 1, acc.at[dst].set(y, mode="drop")
+
+            _, out = lax.while_loop(lambda rc, n=rounds: rc[0] < n, body, (jnp.int32(0), out))
+        return out
+
+    def grouped_bwd(self, x, op, w, g, cap):
+        """The VJP of `grouped_fwd` w.r.t. `x` and `w`'s floating leaves, round by round in
+        the same groups."""
+        a = op.shape[0]
+        dx, dw = jnp.zeros_like(x), [jnp.zeros_like(v) for v in self.split(w)[0]]
+        for k, f in enumerate(self.branches):   # the ungrouped ops (zero, identity): whole batch, masked
+            if k in self.group_ops:
+                continue
+            m = (op == k).reshape((-1,) + (1,) * (g.ndim - 1))
+            gx, *gw = self.vjp_fw(jax.vmap(f), x, w)(jnp.where(m, g, 0.0))
+            dx, dw = dx + gx, [d + v for d, v in zip(dw, gw)]
+        for k, idx, count, rounds in self.groups(op, cap):
+            f = self.branches[k]
+
+            def body(rc, f=f, idx=idx, count=count):
+                r, dx, dw = rc
+                ids, dst = _rows(idx, count, r, cap, a)
+                gx, *gw = self.vjp_fw(jax.vmap(f), x[ids], [v[ids] for v in w])(g[ids])
+                return (r + 1, dx.at[dst].add(gx, mode="drop"),
+                        [d.at[dst].add(gv, mode="drop") for d, gv in zip(dw, gw)])
+
+            _, dx, dw = lax.while_loop(lambda rc, n=rounds: rc[0] < n, body, (jnp.int32(0), dx, dw))
+        return (dx, *dw)
+
+    # -- the custom vmap rules
+    def primal_rule(self, axis_size, in_batched, x, op, *w):
+        if not in_batched[1]:   # the same op for the whole batch: the switch stays a switch
+            axes = [0 if b else None for b in in_batched]
+            return jax.vmap(self.switch, in_axes=axes)(x, op, *w), True
+        x, op, *w = _lift(axis_size, in_batched, (x, op, *w))
+        cap = _capacity_of(axis_size)
+        return (self.every_op(x, op, w) if cap >= axis_size else self.grouped_fwd(x, op, w, cap)), True
+
+    def grads_rule(self, axis_size, in_batched, x, op, g, *w):
+        if not in_batched[1]:
+            axes = [0 if b else None for b in in_batched]
+            out = jax.vmap(self.switch_vjp, in_axes=axes)(x, op, g, *w)
+            return out, tuple(True for _ in out)
+        x, op, g, *w = _lift(axis_size, in_batched, (x, op, g, *w))
+        cap = _capacity_of(axis_size)
+        if cap >= axis_size:
+            out = self.vjp_fw(lambda x, *w: self.every_op(x, op, w), x, w)(g)
+        else:
+            out = self.grouped_bwd(x, op, w, g, cap)
+        return out, tuple(True for _ in out)
+
+
+def _on_tree(f, tree, x, *leaves):
+    """`f(x, *weights)` called on the flat leaves of the weights (`tree` their structure)."""
+    return f(x, *jax.tree.unflatten(tree, leaves))
