@@ -6,6 +6,9 @@ it, never the other way round.
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import functools
 import math
 import os
 import sys
@@ -184,6 +187,56 @@ def load_space_arg(args):
         return spaces.load_space(args.space, **config), config
     except TypeError as e:
         raise UsageError(f"--space-option: {e}") from None
+
+
+@dataclasses.dataclass
+class RunSetup:
+    """What `score`, `compare` and `search` set up alike from their arguments: the space (and
+    its --space-option config), the resolved proxy setting and the 16 raw images (uint8) the
+    proxy trains on (read when first asked for: `compare` without Eproxy needs none)."""
+    args: argparse.Namespace
+    pre: dict            # the command's validated arguments (setting, setting_name, dataset, ...)
+    space: object
+    config: dict
+    setting: object      # eproxy_jax.setting.ProxySetting
+
+    @functools.cached_property
+    def raw_images(self):
+        """uint8 [16, H, W, 3] from --images / --image-seed."""
+        from .. import images as images_mod
+        a = self.args
+        return images_mod.load_raw(a.images, n=16, seed=a.image_seed, size=self.space.input_size,
+                                   tfds_data_dir=a.tfds_data_dir)
+
+    @property
+    def images(self):
+        """The images as the proxy reads them (float32, normalised)."""
+        from .. import images as images_mod
+        return images_mod.normalise(self.raw_images)
+
+    def meta(self, seeds, dataset) -> dict:
+        """The results file's run identity (`score_meta`) for these proxy seeds and truth."""
+        a = self.args
+        return score_meta(a.space, self.config, self.setting, seeds, a.images, a.image_seed, self.raw_images,
+                          truth=truth_identity(a.truth, dataset, a.lower_is_better),
+                          setting_name=self.pre["setting_name"])
+
+    def truth_sample(self, dataset):
+        """(encodings, their truth, the whole table's truth): the truth table (the space's
+        `dataset`, or --truth) and the --limit draw from it."""
+        a = self.args
+        encs, reference = self.space.load_truth(None if a.truth else dataset, a.truth, a.lower_is_better)
+        encs, truth = draw_limit(encs, reference, a.limit, a.sample_seed)
+        return encs, truth, reference
+
+
+def prepare_run(args, pre: dict) -> RunSetup:
+    """The space, setting and images of a scoring command (`RunSetup`); UsageError on a bad
+    --space-option. `pre`: the command's checks' result, with `setting` and `setting_name`."""
+    from ..setting import ProxySetting
+    space, config = load_space_arg(args)
+    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
+    return RunSetup(args, pre, space, config, setting)
 
 
 def draw_limit(encs, truth, limit, sample_seed):

@@ -19,9 +19,8 @@ from types import SimpleNamespace
 
 from .. import runguard, runlock
 from .args import UsageError, nonneg, positive
-from .common import (add_engine, add_images, add_run, add_sample, add_truth, check_truth_file, draw_limit,
-                     enable_cache, image_kind, load_space_arg, make_engine, pending, rank_fields, score_meta,
-                     truth_identity)
+from .common import (add_engine, add_images, add_run, add_sample, add_truth, check_truth_file, enable_cache,
+                     image_kind, make_engine, pending, prepare_run, rank_fields, truth_identity)
 
 BASELINE_VERSION = "eproxy-jax-baselines/1"
 
@@ -104,15 +103,15 @@ def _compare(args, pre: dict) -> int:
     from .. import baselines
     from .. import images as images_mod
 
-    space, config = load_space_arg(args)
+    setup = prepare_run(args, pre)
+    space = setup.space
     dataset, proxies, out = pre["dataset"], pre["proxies"], pre["out"]
-    encs, reference = space.load_truth(None if args.truth else dataset, args.truth, args.lower_is_better)
-    encs, truth = draw_limit(encs, reference, args.limit, args.sample_seed)
+    encs, truth, reference = setup.truth_sample(dataset)
     sign = -1.0 if args.lower_is_better else 1.0  # files keep the metric as given
     run = SimpleNamespace(
-        args=args, space=space, config=config, encs=encs, ids=[space.arch_id(e) for e in encs], out=out,
+        args=args, setup=setup, space=space, encs=encs, ids=[space.arch_id(e) for e in encs], out=out,
         num_classes=args.num_classes or spaces.info(args.space).classes.get(dataset, 10),
-        file_truth=[sign * float(t) for t in truth], truth_id=truth_identity(args.truth, dataset, args.lower_is_better),
+        file_truth=[sign * float(t) for t in truth], dataset=dataset, truth_id=truth_identity(args.truth, dataset, args.lower_is_better),
         bar_args=dict(unit="arch", file=sys.stderr, disable=args.quiet, dynamic_ncols=True))
 
     base = [p for p in proxies if p != "eproxy"]
@@ -136,7 +135,7 @@ def _compare(args, pre: dict) -> int:
     results: dict[str, dict] = {}
     values: dict[str, np.ndarray] = {}
     if "eproxy" in proxies:
-        results["eproxy"], values["eproxy"] = _score_eproxy(run, pre)
+        results["eproxy"], values["eproxy"] = _score_eproxy(run)
     if base:
         _score_baselines(run, base, b_raw, b_labels, results, values)
     summary = {p: _proxy_summary(p, values[p], results[p], truth, reference) for p in proxies}
@@ -144,27 +143,20 @@ def _compare(args, pre: dict) -> int:
     return 0
 
 
-def _score_eproxy(run, pre: dict):
+def _score_eproxy(run):
     """Eproxy's scores of every architecture (resumed from `<out>/eproxy.csv`) and its timing."""
     import numpy as np
     from tqdm import tqdm
 
     from .. import engine as engine_mod
-    from .. import images as images_mod
-    from ..setting import ProxySetting
     from ..store import ResultStore
 
-    args, space, ids = run.args, run.space, run.ids
-    raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
-                              tfds_data_dir=args.tfds_data_dir)
-    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
-    store = ResultStore(run.out / "eproxy.csv", score_meta(args.space, run.config, setting, [args.seed], args.images,
-                                                           args.image_seed, raw, truth=run.truth_id,
-                                                           setting_name=pre["setting_name"]), [args.seed])
+    args, space, ids, setup = run.args, run.space, run.ids, run.setup
+    store = ResultStore(run.out / "eproxy.csv", setup.meta([args.seed], run.dataset), [args.seed])
     todo = pending(store, ids)
     rec = {"compile_s": 0.0, "score_s": 0.0, "scored": len(todo), "batch": 16}
     if todo:
-        eng = make_engine(engine_mod, args, space, setting, [args.seed], images_mod.normalise(raw))
+        eng = make_engine(engine_mod, args, space, setup.setting, [args.seed], setup.images)
         bar = tqdm(total=len(todo), desc="eproxy", **run.bar_args)
         try:
             eng.score(run.encs[todo], progress=bar, on_chunk=lambda idx, s: store.append(
@@ -185,7 +177,7 @@ def _baseline_stores(run, base, b_raw, b_labels) -> dict:
     stores = {}
     for p in base:
         info = baselines.PROXIES[p]
-        meta = {"proxy": p, "version": BASELINE_VERSION, "space": args.space, "space_config": run.config,
+        meta = {"proxy": p, "version": BASELINE_VERSION, "space": args.space, "space_config": run.setup.config,
                 "seed": args.seed, "num_classes": run.num_classes, "higher_is_better": True, "truth": run.truth_id}
         if info.data:
             meta.update({"images": image_kind(args.images), "image_seed": args.image_seed,

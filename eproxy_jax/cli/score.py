@@ -11,9 +11,8 @@ from pathlib import Path
 
 from .. import runguard, runlock
 from .args import nonneg, positive
-from .common import (add_engine, add_images, add_run, add_sample, add_truth, default_results_path, draw_limit,
-                     enable_cache, finite, load_space_arg, make_engine, pending, rank_fields, score_meta, top_text,
-                     truth_identity, validate_scoring)
+from .common import (add_engine, add_images, add_run, add_sample, add_truth, default_results_path, enable_cache,
+                     finite, make_engine, pending, prepare_run, rank_fields, top_text, validate_scoring)
 
 
 def add_parser(sub):
@@ -60,12 +59,10 @@ def cmd_score(args, pre: dict) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    from .. import images as images_mod
-    from ..setting import ProxySetting
     from ..store import ResultStore
 
-    space, config = load_space_arg(args)
-    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
+    run = prepare_run(args, pre)
+    space = run.space
 
     # which architectures
     truth = reference = None   # reference: the whole truth table (percentiles are read in it)
@@ -74,23 +71,19 @@ def cmd_score(args, pre: dict) -> int:
         encs = space.encode_many(pre["archs"])
         dataset = None
     else:
-        encs, reference = space.load_truth(dataset, args.truth, args.lower_is_better)
-        encs, truth = draw_limit(encs, reference, args.limit, args.sample_seed)
+        encs, truth, reference = run.truth_sample(dataset)
     if args.shard:  # the I-th of N interleaved slices: disjoint, together everything, same sizes +-1
         keep = np.arange(len(encs)) % args.shard[1] == args.shard[0]
         encs, truth = encs[keep], (truth[keep] if truth is not None else None)
     ids = [space.arch_id(e) for e in encs]
 
-    raw_images = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
-                                     tfds_data_dir=args.tfds_data_dir)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw_images,
-                      truth=truth_identity(args.truth, dataset, args.lower_is_better), setting_name=pre["setting_name"])
+    meta = run.meta(seeds, dataset)
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
     with runlock.hold(out):
-        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, (truth, reference), ids,
-                             dataset, raw_images, t0)
+        return _score_locked(args, ResultStore(out, meta, seeds), space, run.setting, encs, (truth, reference), ids,
+                             dataset, run.raw_images, t0)
 
 
 def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_images, t0) -> int:

@@ -13,8 +13,7 @@ from .. import runguard, runlock
 from ..space_protocol import is_enumerable
 from .args import UsageError, float_where, int_at_least, nonneg, positive
 from .common import (add_engine, add_images, add_run, add_truth, default_results_path, enable_cache, finite,
-                     load_space_arg, make_engine, rank_fields, score_meta, top_text, truth_identity,
-                     validate_scoring)
+                     make_engine, prepare_run, rank_fields, top_text, validate_scoring)
 
 
 def add_parser(sub):
@@ -84,22 +83,16 @@ def load_pool(space, args, pre):
 def cmd_search(args, pre: dict) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.perf_counter()
-    from .. import images as images_mod
-    from ..setting import ProxySetting
     from ..store import ResultStore
 
-    space, config = load_space_arg(args)
-    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
-    encs, truth, ids, dataset = load_pool(space, args, pre)
-    raw = images_mod.load_raw(args.images, n=16, seed=args.image_seed, size=space.input_size,
-                              tfds_data_dir=args.tfds_data_dir)
+    run = prepare_run(args, pre)
+    encs, truth, ids, dataset = load_pool(run.space, args, pre)
     seeds = list(range(args.seeds))
-    meta = score_meta(args.space, config, setting, seeds, args.images, args.image_seed, raw,
-                      truth=truth_identity(args.truth, dataset, args.lower_is_better), setting_name=pre["setting_name"])
+    meta = run.meta(seeds, dataset)
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta)
     with runlock.hold(out):
-        return _search_locked(args, ResultStore(out, meta, seeds), space, setting, encs, truth, ids, dataset,
-                              images_mod.normalise(raw), t0)
+        return _search_locked(args, ResultStore(out, meta, seeds), run.space, run.setting, encs, truth, ids, dataset,
+                              run.images, t0)
 
 
 def _search_locked(args, store, space, setting, encs, truth, ids, dataset, images, t0) -> int:
