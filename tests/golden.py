@@ -1,6 +1,6 @@
 """Golden scores: a few fixed architectures per space, scored at the tiniest options the space's
 own tests use and a tiny setting, pinned in `tests/data/golden_scores.json` together with
-`SCORING_VERSION`. `tests/test_golden.py` compares, `tests/make_golden.py` regenerates.
+`SCORING_VERSION`. `tests/core/test_golden.py` compares, `tests/make_golden.py` regenerates.
 
 One program per space (the archs of a space are chosen to share a shape bucket), chunk = the
 number of archs, one proxy seed, the bundled images: the CPU default path (lax.map over archs)."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent   # tests/ (this helper stays at the top of it)
 GOLDEN = HERE / "data" / "golden_scores.json"
 NDS = HERE / "data" / "nds"
 SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}     # `branches`: min(3, the space's feature maps)
@@ -28,7 +28,7 @@ def _nds_archs():
 
 
 def _nbmr_archs():
-    from test_nbmr import RECORDS
+    from conftest import NBMR_RECORDS as RECORDS
     return RECORDS[:2]
 
 

@@ -2,7 +2,7 @@
 import json
 
 from eproxy_jax.cli import bench
-from test_cli import _one_line_error, run
+from conftest import one_line_error as _one_line_error, run_cli as run
 
 TINY = ["--space-option", "channels=4", "--space-option", "cells_per_stage=1", "--space-option", "input_size=16"]
 

@@ -11,6 +11,7 @@ import pytest
 from eproxy_jax import proxy
 from eproxy_jax.engine import Engine
 from eproxy_jax.setting import ProxySetting
+from conftest import DATA
 
 
 def _ctx(space, setting, images, seed=0):
@@ -221,7 +222,7 @@ def test_release_programs_frees_the_memory_maps_of_a_dropped_engine(tiny_space, 
     assert maps() - before < grown / 2, (before, grown, maps())
 
 
-NDS_DIR = os.path.join(os.path.dirname(__file__), "data", "nds")
+NDS_DIR = str(DATA / "nds")
 DECAY_SPACES = {   # tiny options; each space's own parameter names
     "nb201": ({"channels": 4, "cells_per_stage": 1, "input_size": 16}, None),
     "nb101": ({"input_size": 16}, None),

@@ -1,11 +1,12 @@
 """experiments/pool_pick.py: the best-scored member of random pools (numpy only, no compile)."""
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
 from pool_pick import pool_picks  # noqa: E402
 
 

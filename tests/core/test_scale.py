@@ -5,7 +5,7 @@ import os
 
 from conftest import TINY_CLI
 from eproxy_jax.store import read_results
-from test_cli import _one_line_error, run
+from conftest import one_line_error as _one_line_error, run_cli as run
 
 BASE = ["score", "nb201", "--limit", "10", "--sample-seed", "3", "--chunk", "4", "--json", "--quiet", *TINY_CLI]
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,9 +15,9 @@ import pytest
 from eproxy_jax.nn import initializers
 from literal import f64, np_bn, np_conv, random_params, relu
 from spaces import SpaceError, check_dataset, load_space, transnas
+from conftest import ROOT
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = ROOT
 
 
 # ------------------------------------------------------------------ a literal float64 build

@@ -5,7 +5,7 @@ import pytest
 
 from eproxy_jax import draw
 from spaces import load_space
-from test_cli import _one_line_error, run
+from conftest import one_line_error as _one_line_error, run_cli as run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -77,7 +77,7 @@ def test_transnas_macro(tmp_path, capsys):
 
 
 def test_nbmr_last_channel_count(tmp_path, capsys):
-    from test_nbmr import RECORDS
+    from conftest import NBMR_RECORDS as RECORDS
     narrow = dict(RECORDS[0], last_channel=4)   # last_channel 8 -> 4
     (tmp_path / "t.json").write_text(json.dumps([[RECORDS[0], 1.0], [RECORDS[1], 2.0], [narrow, 0.0]]))
     res, vals, _, _ = compare(tmp_path, capsys, "nbmr", {"modules": 6, "max_programs": 1, "input_size": 16,

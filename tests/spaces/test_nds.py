@@ -2,7 +2,6 @@
 the hand-made fixtures (tests/data/nds, written by make_fixtures.py), one program per
 (width, depth), the missing-truth hint, and `eproxy score` end to end."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,9 @@ import pytest
 import spaces
 from spaces import SpaceError, load_space
 from spaces.nds import FAMILIES
+from conftest import DATA
 
-NDS = Path(__file__).resolve().parent / "data" / "nds"
+NDS = DATA / "nds"
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -83,7 +83,7 @@ def test_cli_scores_an_nds_space(tmp_path):
     """`eproxy score` on an NDS file (the fix-w-d fixture: one size, so one program; spaces
     with several sizes run one program per size, see `bucket_of` above and the engine's
     bucket tests on NB101)."""
-    from test_cli import run
+    from conftest import run_cli as run
     setting = tmp_path / "s.json"
     setting.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
     out = tmp_path / "r.csv"

@@ -4,7 +4,6 @@ reduction cells, short concats, both skeletons), the init rescaling of padded co
 parameter counts, and NB301: its 500 genotypes' parameter counts, formats, `eproxy score`."""
 import gzip
 import json
-from pathlib import Path
 
 import chex
 import jax
@@ -14,8 +13,9 @@ import pytest
 
 from eproxy_jax.nn import initializers, ops
 from spaces import SpaceError, cellnet, load_space
+from conftest import DATA
 
-HERE = Path(__file__).resolve().parent
+HERE = DATA.parent
 
 
 # ------------------------------------------------------------------ a literal float64 build
@@ -306,7 +306,7 @@ def test_nb301_formats_and_errors():
 
 
 def test_cli_scores_nb301(tmp_path):
-    from test_cli import run
+    from conftest import run_cli as run
     setting = tmp_path / "s.json"
     setting.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
     r = run(["score", "nb301", "--limit", "8", "--chunk", "4", "--setting", str(setting), "--space-option", "width=4",

@@ -207,7 +207,7 @@ def test_macs_of_a_known_cell():
 def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
     """`eproxy score nb101 --limit N --json` on the CPU: cells of different shapes, several
     chunks, one scoring program per shape bucket used, nothing compiled per cell."""
-    from test_cli import run
+    from conftest import run_cli as run
     setting = tmp_path / "s.json"
     setting.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
     out = tmp_path / "r.csv"

@@ -10,15 +10,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY_CLI
+from conftest import ROOT, TINY_SETTING, TINY_CLI, one_line_error as _one_line_error, run_cli as run
 
-TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
-
-
-def run(args, cwd, timeout=600, env=None):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "eproxy_jax", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +19,6 @@ def setting_file(tmp_path_factory):
     p = tmp_path_factory.mktemp("setting") / "tiny.json"
     p.write_text(json.dumps(TINY_SETTING))
     return p
-
-
-def _one_line_error(r, needle):
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert needle in lines[0], lines[0]
-    assert "Traceback" not in r.stderr
-    assert lines[0].startswith("eproxy") and not lines[0].startswith("eproxy: eproxy "), lines[0]  # one prefix
 
 
 ERROR_CASES = [

@@ -5,13 +5,12 @@ import shutil
 
 import numpy as np
 
-from conftest import TINY_CLI, TINY_SPACE
+from conftest import TINY_CLI, TINY_SETTING, TINY_SPACE
 from scipy import stats
 
 from spaces import load_space
-from test_cli import _one_line_error, run
+from conftest import one_line_error as _one_line_error, run_cli as run
 
-TINY_SETTING = {"c_out": [8, 8, 8], "c_last": [8, 8, 8]}
 
 
 def test_compare_user_errors(tmp_path):

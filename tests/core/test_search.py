@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TINY_CLI
 from eproxy_jax import search
-from test_cli import _one_line_error, run
+from conftest import one_line_error as _one_line_error, run_cli as run
 
 CONV3 = 3  # nb201 op id of nor_conv_3x3
 

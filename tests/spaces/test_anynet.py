@@ -3,7 +3,6 @@ conventions), the padded/masked network against a literal float64 build of pycls
 the real widths, depths and groups on the same weights, init rescaling, the program budget,
 counts, and `eproxy score` end to end."""
 import json
-from pathlib import Path
 
 import chex
 import jax
@@ -14,8 +13,9 @@ import pytest
 from eproxy_jax.nn import initializers, ops
 from spaces import SpaceError, anynet, load_space
 from test_cellnet import _random_params, np_bn, np_conv, relu
+from conftest import DATA
 
-NDS = Path(__file__).resolve().parent / "data" / "nds"
+NDS = DATA / "nds"
 
 
 def np_grouped(x, w_dense, wb, gw, stride):
@@ -154,7 +154,7 @@ def test_program_budget():
 
 
 def test_cli_scores_an_anynet_space(tmp_path):
-    from test_cli import run
+    from conftest import run_cli as run
     setting = tmp_path / "s.json"
     setting.write_text(json.dumps({"c_out": [8, 8, 8], "c_last": [8, 8, 8]}))
     r = run(["score", "nds-resnet", "--truth", str(NDS / "ResNet.json"), "--limit", "8", "--chunk", "3", "--setting",

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +15,9 @@ import pytest
 from eproxy_jax.nn import ops
 from literal import f64, np_bn, np_conv, random_params, relu
 from spaces import SpaceError, check_dataset, load_space
+from conftest import NBMR_RECORDS, ROOT
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = ROOT
 
 
 
@@ -84,13 +84,7 @@ def literal(images, rec, p, modules, target):
 
 
 
-RECORDS = [
-    {"input_channel": [4, 6], "inverted_residual_setting": [[1, [2], [6]], [2, [1, 3], [8, 4]], [3, [1, 1, 2], [4, 8, 6]]],
-     "last_channel": 8},
-    {"input_channel": [8, 4], "inverted_residual_setting": [[1, [1], [4]], [2, [1, 1], [4, 8]], [4, [1, 2, 1, 4], [4, 4, 8, 12]],
-                                                            [3, [2, 1, 1], [8, 4, 4]], [3, [1, 1, 1], [6, 6, 6]]],
-     "last_channel": 12},
-]
+RECORDS = NBMR_RECORDS
 
 
 def test_masked_program_equals_the_literal_network():
