@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from .. import runguard
-from . import bench, compare, dps, draw, merge, score, search, settings
+from . import bench, compare, completion, dps, draw, merge, score, search, settings
 from .args import EXIT_USAGE, ArgError, UsageError
 from .parser import build_parser
 
@@ -14,6 +14,7 @@ from .parser import build_parser
 COMMANDS = {
     "score": score.run, "dps": dps.run, "compare": compare.run, "search": search.run,
     "bench": bench.run, "merge": merge.run, "settings": settings.run, "draw": draw.run,
+    "completion": lambda args: completion.run(args, build_parser()),
 }
 
 

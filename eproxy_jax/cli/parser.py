@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..version import __version__
-from . import bench, compare, dps, draw, merge, score, search, settings
+from . import bench, compare, completion, dps, draw, merge, score, search, settings
 from .args import Parser
 
 # command modules in the order `eproxy --help` lists them
-COMMAND_MODULES = (score, dps, compare, search, bench, merge, settings, draw)
+COMMAND_MODULES = (score, dps, compare, search, bench, merge, settings, draw, completion)
 
 
 def build_parser() -> argparse.ArgumentParser:
