@@ -2,7 +2,7 @@
 `score x (1 - alpha * MACs / MACs_max)` on architectures already scored at alpha 0.
 
     python experiments/alpha_scan.py RESULTS_s0.csv.gz [RESULTS_s1.csv.gz ...] [--dataset D]
-        [--alphas 0,0.1,0.2,0.3] [--half 0|1 --split-seed S] [--json]
+        [--alphas 0,0.1,0.2,0.3] [--half 0|1 --split-seed S] [--exclude RESULTS ...] [--json]
 
 Every file must hold the same architectures scored with `alpha = 0` (one file per proxy seed;
 a file's own seeds are averaged first, as `eproxy score` does). The weight is applied to the
@@ -12,7 +12,8 @@ the top-end metrics: the truth percentile of the best-scored architecture (`top1
 within the space's whole truth table), the mean percentile of the 10 best-scored
 (`top10_percentile`), Spearman within the truly best 10 % of the scored set
 (`spearman_top10pct`) and the accuracy of the best-scored one. Where the space counts
-parameters and FLOPs (the peer-proxy spaces) they get a row on the same architectures.
+parameters and FLOPs (the peer-proxy spaces) they get a row on the same architectures; elsewhere
+MACs alone does.
 
 `--multitask SPACE` reads `experiments/multitask.py`'s `<space>_scores.json` instead (one
 file: the default's scores of the sampled architectures) and reports every bundled task of
@@ -50,7 +51,8 @@ def top_end(scores, truth, pct) -> dict:
             "spearman_top10pct": metrics.spearman(scores[best], truth[best]), "top1_truth": float(truth[order[0]])}
 
 
-def load(files, half, split_seed):
+def load(files, half, split_seed, exclude=()):
+    """The results tables and the positions kept (`--half`, minus architectures of `exclude`)."""
     from eproxy_jax.api import load_results
     tabs = [load_results(f) for f in files]
     archs = list(tabs[0].archs)
@@ -63,6 +65,9 @@ def load(files, half, split_seed):
     if half is not None:
         perm = np.random.default_rng(split_seed).permutation(len(archs))
         keep = np.sort(perm[: len(archs) // 2] if half == 0 else perm[len(archs) // 2:])
+    if exclude:
+        drop = {a for f in exclude for a in load_results(f).archs}
+        keep = np.asarray([i for i in keep if archs[i] not in drop], np.int64)
     return tabs, keep
 
 
@@ -93,6 +98,9 @@ def main(argv=None) -> int:
     ap.add_argument("--alphas", default="0,0.1,0.2,0.3,0.4,0.5")
     ap.add_argument("--half", type=int, choices=(0, 1), default=None)
     ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--exclude", nargs="+", default=(), metavar="RESULTS",
+                    help="leave out the architectures of these results files (a confirmation sample minus "
+                         "the tuning sample's architectures)")
     ap.add_argument("--multitask", metavar="SPACE", help="RESULTS is a multitask.py <space>_scores.json")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -108,7 +116,7 @@ def main(argv=None) -> int:
         for task, rows in res.items():
             print(f"| {task} | {rows[0]['n']} | " + " | ".join(f"{r['spearman']:.3f} ({r['top1_percentile']:.0f})" for r in rows) + " |")
         return 0
-    tabs, keep = load(a.results, a.half, a.split_seed)
+    tabs, keep = load(a.results, a.half, a.split_seed, a.exclude)
     t0 = tabs[0]
     space = t0.space
     truth = np.asarray(t0.truth, np.float64)[keep]
@@ -122,11 +130,11 @@ def main(argv=None) -> int:
             row[k] = float(np.mean([p[k] for p in per]))
         row["spearman_per_seed"] = [round(p["spearman"], 4) for p in per]
         rows.append(row)
-    if space.has_classifier:
-        enc = np.stack(t0.encodings)[keep]
-        for name, v in (("params", space.param_count(enc)), ("flops", space.flops(enc))):
-            rows.append({"name": name, "n": int(len(keep)), "seeds": 0,
-                         **top_end(-np.asarray(v, np.float64), truth, pct)})
+    enc = np.stack(t0.encodings)[keep]
+    counts = ((("params", space.param_count(enc)), ("flops", space.flops(enc))) if space.has_classifier
+              else (("macs", space.macs(enc)),))   # MACs of the network as scored (its --space-option)
+    for name, v in counts:
+        rows.append({"name": name, "n": int(len(keep)), "seeds": 0, **top_end(-np.asarray(v, np.float64), truth, pct)})
     if a.json:
         print(json.dumps(rows))
         return 0

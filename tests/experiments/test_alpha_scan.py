@@ -55,3 +55,16 @@ def test_halves_are_disjoint_and_cover():
     _, keep1 = alpha_scan.load([RESULTS], 1, 3)
     assert len(keep0) == len(keep1) == 50
     assert not set(keep0) & set(keep1) and len(set(keep0) | set(keep1)) == 100
+
+
+def test_exclude_leaves_out_the_architectures_of_another_file(tmp_path):
+    lines = RESULTS.read_text().splitlines()
+    head = [ln for ln in lines if ln.startswith("#")] + [next(ln for ln in lines if not ln.startswith("#"))]
+    body = [ln for ln in lines if not ln.startswith("#")][1:]
+    other = tmp_path / "other.csv"          # a results file holding 7 of the 100 architectures
+    other.write_text("\n".join(head + body[10:17]) + "\n")
+    tabs, keep = alpha_scan.load([RESULTS], None, 0, [other])
+    assert len(keep) == 93 and not set(range(10, 17)) & set(keep.tolist())
+    _, half = alpha_scan.load([RESULTS], 0, 3, [other])     # with --half: the half minus those
+    _, half_all = alpha_scan.load([RESULTS], 0, 3)
+    assert set(half.tolist()) == set(half_all.tolist()) - set(range(10, 17))
