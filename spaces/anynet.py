@@ -37,7 +37,7 @@ from . import SpaceError
 from .base import Space
 from .buckets import bucket_ids, merge_shapes
 from eproxy_jax.nn.layers import BNParams, Kernel, padded_width
-from .nds import NDSTruth
+from .truth import NDSRecords, Pairs, nds_record_net
 
 BLOCKS = ("res_basic_block", "res_bottleneck_block")
 STEMS = ("res_stem_cifar", "simple_stem_in", "res_stem_in")
@@ -210,7 +210,8 @@ def _int(v, what):
     return int(v)
 
 
-class AnyNetSpace(NDSTruth, Space):
+class AnyNetSpace(Space):
+    truth_readers = (NDSRecords(), Pairs())   # an NDS release file, or [[arch, value], ...]
     encoding_shape = (ENC_LEN,)
     module_fits_all = False
     encoding_max = None
@@ -231,7 +232,7 @@ class AnyNetSpace(NDSTruth, Space):
     def parse(self, raw) -> np.ndarray:
         if isinstance(raw, np.ndarray):
             raw = raw.tolist()
-        net = self.record_net(raw, "an NDS record or its 'net' dict")
+        net = nds_record_net(raw, self.name, "an NDS record or its 'net' dict")
         ds, ws, ss = _list(net, "ds", "depths"), _list(net, "ws", "widths"), _list(net, "ss", "strides")
         if not all(isinstance(v, list) for v in (ds, ws, ss)) or not (len(ds) == len(ws) == len(ss)):
             raise SpaceError(f"{self.name}: 'ds', 'ws' and 'ss' must be lists of the same length")

@@ -7,15 +7,14 @@ argument (so one compiled program serves the whole space), and counts MACs analy
 from __future__ import annotations
 
 import json
-import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from eproxy_jax import jsonio
 
 from . import SpaceError, info, truth_path
+from .truth import Pairs
 
 
 def loads_json(text: str, what: str) -> object:
@@ -40,15 +39,6 @@ def arch_json(text: str, what: str) -> object:
         return json.loads(text)
     except (ValueError, RecursionError) as e:
         raise SpaceError(f"{what}: {text[:80]!r} ({jsonio.json_problem(e)})") from None
-
-
-def truth_number(v) -> float:
-    """A truth value as a float; an integer too large for a float becomes +-inf (refused by
-    `encode_table` like any non-finite value)."""
-    try:
-        return float(v)
-    except OverflowError:
-        return math.inf if v > 0 else -math.inf
 
 
 class Space:
@@ -151,26 +141,21 @@ class Space:
         raise NotImplementedError
 
     # --- truth ---------------------------------------------------------------------
+    # the truth file layouts this space reads, most specific first (`spaces.truth`)
+    truth_readers: tuple = (Pairs(),)
+
     def load_truth(self, dataset: str | None = None, path=None, lower_is_better: bool = False):
         """(encodings [N, ...], values [N]) from the bundled table of `dataset` or a user file
-        of `[[arch, value], ...]` (.json or .json.gz). Values are returned higher-is-better."""
+        (.json or .json.gz) in one of the space's `truth_readers` layouts (every space reads
+        `[[arch, value], ...]`). Values are returned higher-is-better."""
         if path is None:
             path = truth_path(self.name, dataset or info(self.name).default_dataset)
             if path is None:
                 raise SpaceError(info(self.name).truth_hint
                                  or f"no bundled truth table for {self.name}/{dataset}: pass --truth FILE")
-        records = read_json(path)
-        if not isinstance(records, list) or not records:
-            raise SpaceError(f"{path}: expected a non-empty JSON list of [architecture, value] pairs")
-        archs, values = [], []
-        for i, rec in enumerate(records):
-            if not (isinstance(rec, (list, tuple)) and len(rec) == 2):
-                raise SpaceError(f"{path}: record #{i} is not an [architecture, value] pair")
-            v = rec[1]
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
-            archs.append(rec[0])
-            values.append(truth_number(v))
+        data = read_json(path)
+        reader = next(r for r in self.truth_readers if r.takes(data))
+        archs, values = reader.read(data, path)
         return self.encode_table(archs, values, path, lower_is_better)
 
     def encode_table(self, archs, values, path, lower_is_better=False):
@@ -182,8 +167,8 @@ class Space:
         stderr): results files hold each architecture once, so the metrics must too."""
         try:
             enc = self.encode_many(archs)
-        except SpaceError as e:
-            raise SpaceError(f"{path}: {e}") from None
+        except SpaceError as e:   # in a file, what `encode_many` calls architecture #i is its record #i
+            raise SpaceError(f"{path}: {str(e).replace('architecture #', 'record #', 1)}") from None
         vals = np.asarray(values, np.float64)
         bad = np.flatnonzero(~np.isfinite(vals))
         if bad.size:

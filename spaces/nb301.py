@@ -19,7 +19,7 @@ import json
 import numpy as np
 
 from . import SpaceError
-from .base import read_json, truth_number
+from .truth import NASLibNB301, Pairs
 from .cellnet import CellSpace
 
 OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -28,6 +28,8 @@ TRAIN_WIDTH, TRAIN_DEPTH = 32, 8   # NAS-Bench-301's training network (its data_
 
 
 class NB301(CellSpace):
+    # NASLib's table layout (the bundled file's origin), or [[arch, value], ...]
+    truth_readers = (NASLibNB301(), Pairs())
     op_names = OPS
     n_nodes = 4
     affine_ops = False
@@ -67,29 +69,6 @@ class NB301(CellSpace):
             cells = [[(inp, OPS.index(op)) for op, inp in g[c]] for c in ("normal", "reduce")]
             return str(cells)
         return json.dumps(g, separators=(",", ":"))
-
-    def load_truth(self, dataset=None, path=None, lower_is_better=False):
-        """The bundled table, or a file in the same NASLib layout
-        (`{"nasbench301": {"cifar10": {genotype: {"val_accuracy": ...}}}}`), or `[[arch, value], ...]`."""
-        if path is not None:
-            data = read_json(path)
-            if not isinstance(data, dict):
-                return super().load_truth(dataset, path, lower_is_better)
-            return self._from_naslib(data, path, lower_is_better)
-        return super().load_truth(dataset, path, lower_is_better)
-
-    def _from_naslib(self, data, path, lower_is_better):
-        table = data.get("nasbench301", data)
-        table = table.get("cifar10", table) if isinstance(table, dict) else table
-        if not isinstance(table, dict) or not table:
-            raise SpaceError(f"{path}: expected NASLib's {{'nasbench301': {{'cifar10': {{genotype: {{...}}}}}}}} layout")
-        archs, vals = [], []
-        for k, rec in table.items():
-            if not isinstance(rec, dict) or not isinstance(rec.get("val_accuracy"), (int, float)):
-                raise SpaceError(f"{path}: genotype {k[:60]!r} has no numeric val_accuracy")
-            archs.append(k)
-            vals.append(truth_number(rec["val_accuracy"]))
-        return self.encode_table(archs, vals, path, lower_is_better)
 
     def train_param_count(self, encodings, num_classes: int = 10) -> np.ndarray:
         """Parameters (millions) of NAS-Bench-301's training network for each genotype."""

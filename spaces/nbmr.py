@@ -319,12 +319,6 @@ class NBMR(Space):
             if not np.array_equal(again, e):
                 raise SpaceError("invalid encoding (not the canonical encoding of its record)")
 
-    def load_truth(self, dataset=None, path=None, lower_is_better=False):
-        try:
-            return super().load_truth(dataset, path, lower_is_better)
-        except SpaceError as err:
-            raise SpaceError(str(err).replace(": architecture #", ": record #")) from None
-
     # --- shape buckets ---------------------------------------------------------------
     def signature(self, e) -> tuple:
         """(padded c0, padded branch widths, padded last_channel)."""

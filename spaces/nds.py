@@ -21,7 +21,7 @@ import json
 import numpy as np
 
 from . import SpaceError
-from .base import arch_json, read_json, truth_number
+from .truth import NDSRecords, Pairs, nds_record_net
 from .buckets import merge_shapes
 from .cellnet import MIN_MASKED_DEPTH, CellSpace
 
@@ -54,59 +54,10 @@ FAMILIES = {
 }
 
 
-def read_records(path) -> list:
-    """The records of an NDS file: a list, or `{"top": [...], "mid": [...]}` concatenated."""
-    data = read_json(path)
-    if isinstance(data, dict):
-        if not all(isinstance(data.get(k, []), list) for k in data) or not data:
-            raise SpaceError(f"{path}: expected a list of NDS records or {{'top': [...], 'mid': [...]}}")
-        data = [r for k in sorted(data, key=lambda k: (k != "top", k)) for r in data[k]]
-    if not isinstance(data, list) or not data:
-        raise SpaceError(f"{path}: expected a non-empty list of NDS records")
-    return data
-
-
-def record_accuracy(rec, i, path) -> float:
-    top1 = rec.get("test_ep_top1") if isinstance(rec, dict) else None
-    if not isinstance(top1, list) or not top1 or isinstance(top1[-1], bool) or not isinstance(top1[-1], (int, float)):
-        raise SpaceError(f"{path}: record #{i} has no numeric test_ep_top1 list")
-    return 100.0 - truth_number(top1[-1])
-
-
-class NDSTruth:
-    """Records and truth of the user's NDS file (records with `net` and `test_ep_top1`, or the
-    generic `[[arch, value], ...]` list); shared by the NDS cell and AnyNet spaces."""
-
-    def record_net(self, raw, what: str) -> dict:
-        """The `net` dict of a record given as a dict or JSON text (or the dict itself)."""
-        if isinstance(raw, str):
-            raw = arch_json(raw, f"not an {self.name} architecture (JSON expected)")
-        if not isinstance(raw, dict):
-            raise SpaceError(f"an {self.name} architecture is {what}; got {str(raw)[:80]!r}")
-        net = raw.get("net", raw)
-        if not isinstance(net, dict):
-            raise SpaceError(f"{self.name}: 'net' must be a dict")
-        return net
-
-    def load_truth(self, dataset=None, path=None, lower_is_better=False):
-        """An NDS file (records with `net` and `test_ep_top1`) or `[[arch, value], ...]`."""
-        if path is None:
-            return super().load_truth(dataset, path, lower_is_better)
-        records = read_records(path)
-        if all(isinstance(r, (list, tuple)) and len(r) == 2 for r in records):
-            return super().load_truth(dataset, path, lower_is_better)
-        archs, values = [], []
-        for i, rec in enumerate(records):
-            if not isinstance(rec, dict) or "net" not in rec:
-                raise SpaceError(f"{path}: record #{i} is not an NDS record (no 'net')")
-            values.append(record_accuracy(rec, i, path))
-            archs.append(rec)
-        return self.encode_table(archs, values, path, lower_is_better)
-
-
-class NDSCells(NDSTruth, CellSpace):
+class NDSCells(CellSpace):
     variable_size = True
     module_fits_all = False
+    truth_readers = (NDSRecords(), Pairs())   # an NDS release file, or [[arch, value], ...]
 
     def __init__(self, name="nds-darts", width=16, depth=8, skeleton="cifar", max_programs=4, input_size=32,
                  target_size=None):
@@ -119,7 +70,7 @@ class NDSCells(NDSTruth, CellSpace):
         super().__init__(name, width, depth, skeleton, input_size, target_size)
 
     def genotype_of(self, raw) -> dict:
-        net = self.record_net(raw, "an NDS record, its 'net', or a genotype dict with width and depth")
+        net = nds_record_net(raw, self.name, "an NDS record, its 'net', or a genotype dict with width and depth")
         g = net.get("genotype", net)
         if isinstance(g, (list, tuple)) and len(g) == 4:
             g = dict(zip(("normal", "normal_concat", "reduce", "reduce_concat"), g))

@@ -42,7 +42,8 @@ import numpy as np
 
 from eproxy_jax.nn import initializers, ops
 from . import SpaceError
-from .base import Space, read_json, truth_number
+from .base import Space
+from .truth import ArchToValue, Pairs
 from .buckets import bucket_ids, merge_shapes
 from eproxy_jax.nn.edge_groups import make_edge
 from eproxy_jax.nn.layers import BNParams, Kernel
@@ -218,7 +219,10 @@ def parse_cell(s: str) -> np.ndarray:
 
 
 class TransNASBase(Space):
-    """Shared: options, truth tables (`[[arch string, value], ...]`, higher = better)."""
+    """Shared: options, truth tables (`[[arch string, value], ...]` or `{arch string: value}`,
+    higher = better)."""
+
+    truth_readers = (ArchToValue(), Pairs())
 
     def _options(self, base, input_size, target_size):
         for key, v, lo in (("base", base, 2), ("input_size", input_size, 8), ("target_size", target_size, 1)):
@@ -227,23 +231,6 @@ class TransNASBase(Space):
         if base % 4:
             raise SpaceError(f"{self.name} option base must be a multiple of 4, got {base}")
         self.base, self.input_size, self.target_size = int(base), int(input_size), int(target_size)
-
-    def load_truth(self, dataset=None, path=None, lower_is_better=False):
-        if path is not None:
-            data = read_json(path)
-            if isinstance(data, dict):   # {arch: value} is accepted too
-                data = [[k, v] for k, v in data.items()]
-                return self._records(data, path, lower_is_better)
-        return super().load_truth(dataset, path, lower_is_better)
-
-    def _records(self, records, path, lower_is_better):
-        archs, vals = [], []
-        for i, (a, v) in enumerate(records):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise SpaceError(f"{path}: record #{i} has a non-numeric value {v!r}")
-            archs.append(a)
-            vals.append(truth_number(v))
-        return self.encode_table(archs, vals, path, lower_is_better)
 
 
 class TransNASMicro(TransNASBase):

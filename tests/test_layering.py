@@ -4,7 +4,7 @@ bodies included): eproxy_jax/nn -> spaces -> the core -> cli / api -> experiment
 - `eproxy_jax.nn` (ops, initializers, edge_groups, shared layers) imports nothing of this project
   outside itself;
 - `spaces` takes from `eproxy_jax` only `nn` and `jsonio`, and a space imports another space's
-  module only for a base class or truth reader (listed below), never for a layer;
+  module only for a base class (listed below), never for a layer or a truth reader (`spaces.truth`);
 - the core (every `eproxy_jax` module but the CLI's and `api`) never imports `spaces`: it takes a
   space object; only `cli*` and `api` read the registry;
 - nothing below the CLI imports `eproxy_jax.cli*` or `eproxy_jax.api`;
@@ -19,9 +19,8 @@ from conftest import ROOT
 SPACE_TO_SPACE = {
     ("spaces.nb301", "spaces.cellnet"): "CellSpace: NB301 is the DARTS cell space at one size",
     ("spaces.nds", "spaces.cellnet"): "CellSpace: the NDS cell spaces",
-    ("spaces.anynet", "spaces.nds"): "NDSTruth: the NDS release files' truth reader",
 }
-SHARED_SPACE_MODULES = {"spaces", "spaces.base", "spaces.buckets"}   # the protocol and shape buckets
+SHARED_SPACE_MODULES = {"spaces", "spaces.base", "spaces.buckets", "spaces.truth"}   # the protocol, shape buckets, truth readers
 BOTTOM = ("eproxy_jax.nn", "eproxy_jax.jsonio")
 ABOVE_CORE = ("eproxy_jax.cli", "eproxy_jax.api", "eproxy_jax.__main__")
 
