@@ -198,7 +198,14 @@ class RunSetup:
     pre: dict            # the command's validated arguments (setting, setting_name, dataset, ...)
     space: object
     config: dict
-    setting: object      # eproxy_jax.setting.ProxySetting
+
+    @functools.cached_property
+    def setting(self):
+        """The resolved setting as an `eproxy_jax.setting.ProxySetting` (built on first use:
+        `compare` without Eproxy checks none, so a space with fewer feature maps than the
+        default's branches still runs the peer proxies)."""
+        from ..setting import ProxySetting
+        return ProxySetting.from_dict(self.pre["setting"], max_branches=len(self.space.feature_channels))
 
     @functools.cached_property
     def raw_images(self):
@@ -233,10 +240,8 @@ class RunSetup:
 def prepare_run(args, pre: dict) -> RunSetup:
     """The space, setting and images of a scoring command (`RunSetup`); UsageError on a bad
     --space-option. `pre`: the command's checks' result, with `setting` and `setting_name`."""
-    from ..setting import ProxySetting
     space, config = load_space_arg(args)
-    setting = ProxySetting.from_dict(pre["setting"], max_branches=len(space.feature_channels))
-    return RunSetup(args, pre, space, config, setting)
+    return RunSetup(args, pre, space, config)
 
 
 def draw_limit(encs, truth, limit, sample_seed):

@@ -62,7 +62,7 @@ def cmd_score(args, pre: dict) -> int:
     from ..store import ResultStore
 
     run = prepare_run(args, pre)
-    space = run.space
+    space, setting = run.space, run.setting   # a bad setting is refused before the truth is read
 
     # which architectures
     truth = reference = None   # reference: the whole truth table (percentiles are read in it)
@@ -82,7 +82,7 @@ def cmd_score(args, pre: dict) -> int:
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
     with runlock.hold(out):
-        return _score_locked(args, ResultStore(out, meta, seeds), space, run.setting, encs, (truth, reference), ids,
+        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, (truth, reference), ids,
                              dataset, run.raw_images, t0)
 
 

@@ -86,6 +86,7 @@ def cmd_search(args, pre: dict) -> int:
     from ..store import ResultStore
 
     run = prepare_run(args, pre)
+    run.setting   # a bad setting is refused before the pool is read
     encs, truth, ids, dataset = load_pool(run.space, args, pre)
     seeds = list(range(args.seeds))
     meta = run.meta(seeds, dataset)

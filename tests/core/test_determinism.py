@@ -84,7 +84,7 @@ def test_vmapped_path_within_its_stated_tolerance(tmp_path):
     reassociates the vmapped program differently (1.7e-3 measured there), so the check runs in a
     child process under XLA's default flags."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env.update(EPROXY_TEST_XLA_OPT="default", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    env.update(EPROXY_TEST_XLA_OPT="default", PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "core")]))
     code = "import test_determinism as t; print(t._vmapped_vs_mapped())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1200,
                        cwd=tmp_path)
