@@ -86,6 +86,13 @@ def compile_program(fn, lowering: Lowering, *args):
     return compiled, time.perf_counter() - t
 
 
+def chunk_args(chunk: int, encoding_shape) -> tuple:
+    """The shapes a scoring program takes per chunk, for `compile_program`: encodings
+    `[chunk, *encoding_shape]` int32, MACs fractions `[chunk]` float32, the valid mask `[chunk]`."""
+    return (jax.ShapeDtypeStruct((chunk,) + tuple(encoding_shape), jnp.int32),
+            jax.ShapeDtypeStruct((chunk,), jnp.float32), jax.ShapeDtypeStruct((chunk,), jnp.bool_))
+
+
 def map_archs(score, encs, macs_frac, valid, arch_vmap: int):
     """`score(encoding, macs_frac)` over a chunk of architectures, `[chunk]` (or a pytree of
     `[chunk]` arrays when `score` returns a pytree of scalars): `lax.map` with `lax.cond`

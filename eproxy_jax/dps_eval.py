@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from . import proxy
-from .chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
+from .chunks import Lowering, chunk_args, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
 from .setting import ProxySetting
 from .setting_spec import INIT_NAMES, SIGNALS, WAVE_MODES, validate
 
@@ -181,10 +180,8 @@ class Evaluator:
                 return lax.map(one_setting, (vals, reals, ok))
 
             vals, reals = _pack([self.base] * self.batch, self.n_branches, self.base)
-            shapes = (self.key, vals, reals, np.ones(self.batch, bool),
-                      jax.ShapeDtypeStruct((self.chunk,) + tuple(sp.encoding_shape), jnp.int32),
-                      jax.ShapeDtypeStruct((self.chunk,), jnp.float32), jax.ShapeDtypeStruct((self.chunk,), jnp.bool_))
-            self._programs[bucket], _ = compile_program(run, self.lowering, *shapes)
+            self._programs[bucket], _ = compile_program(run, self.lowering, self.key, vals, reals, np.ones(self.batch, bool),
+                                                        *chunk_args(self.chunk, sp.encoding_shape))
         return self._programs[bucket]
 
     def scores(self, settings, progress=None) -> np.ndarray:

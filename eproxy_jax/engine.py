@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 
 from . import memory, proxy, targets
-from .chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
+from .chunks import Lowering, chunk_args, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
 from .setting import ProxySetting
 from .space_protocol import is_bucketed
 
@@ -225,9 +225,7 @@ class Engine:
     def compile(self, bucket=None):
         if bucket not in self._compiled:
             ctx = self._context(bucket)
-            encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
-            macs = jax.ShapeDtypeStruct((self.chunk,), jnp.float32)
-            valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
+            encs, macs, valid = chunk_args(self.chunk, self.space.encoding_shape)
             fn = lambda c, s, i, e, m, ok: self.chunk_scores(c, s, i, e, m, ok, bucket)  # noqa: E731
             if self.mesh is not None:
                 fn = _shard_map(fn, self.mesh)

@@ -28,6 +28,15 @@ def loads_json(text: str, what: str, error=ValueError) -> object:
         raise error(f"{what} is not valid JSON: {json_problem(e)}") from None
 
 
+def loads_arch(text: str, what: str, error=ValueError) -> object:
+    """An architecture string read as JSON (NB101 `[matrix, ops]`, NDS and NB-MR records): its
+    value, or one `error` line `what: 'text...' (why)` quoting the start of the text."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise error(f"{what}: {text[:80]!r} ({json_problem(e)})") from None
+
+
 def read_json(path, error=ValueError) -> object:
     """Read a `.json` or `.json.gz` file, turning I/O and syntax problems into one `error` line."""
     path = Path(path)

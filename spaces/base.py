@@ -6,7 +6,6 @@ argument (so one compiled program serves the whole space), and counts MACs analy
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -35,10 +34,7 @@ def arch_from_text(text: str):
 def arch_json(text: str, what: str) -> object:
     """An architecture string a space reads as JSON (NB101 `[matrix, ops]`, NDS and NB-MR
     records): its value, or SpaceError `what: 'text...' (why)`."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise SpaceError(f"{what}: {text[:80]!r} ({jsonio.json_problem(e)})") from None
+    return jsonio.loads_arch(text, what, SpaceError)
 
 
 class Space:

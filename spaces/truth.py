@@ -7,7 +7,6 @@ A reader has `takes(data) -> bool` and `read(data, path) -> (archs, values)`: va
 (`truth_number`), and a malformed record is a `SpaceError` naming the file and the record."""
 from __future__ import annotations
 
-import json
 import math
 from typing import Protocol
 
@@ -138,11 +137,7 @@ def nds_record_net(raw, space: str, what: str) -> dict:
     """The `net` dict of an NDS record given as a dict or its JSON text (or the `net` dict
     itself), for the NDS cell and AnyNet spaces' `parse`; SpaceError naming `space`."""
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, RecursionError) as e:
-            raise SpaceError(f"not an {space} architecture (JSON expected): {raw[:80]!r} "
-                             f"({jsonio.json_problem(e)})") from None
+        raw = jsonio.loads_arch(raw, f"not an {space} architecture (JSON expected)", SpaceError)
     if not isinstance(raw, dict):
         raise SpaceError(f"an {space} architecture is {what}; got {str(raw)[:80]!r}")
     net = raw.get("net", raw)

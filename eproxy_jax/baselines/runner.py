@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import memory
-from ..chunks import Lowering, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
+from ..chunks import Lowering, chunk_args, compile_program, default_arch_vmap, map_archs, padded_chunks, round_chunk
 from ..engine import CompileCounter, ensure_compilation_cache
 from ..space_protocol import is_bucketed
 from . import PROXIES, BaselineError, supported
@@ -121,8 +121,7 @@ class BaselineEngine:
                 return map_archs(lambda e, m: one(variables, labels, e), encs, dummy, valid, v)
 
             variables = self.variables(program, bucket)   # float32, drawn outside the x64 program
-            encs = jax.ShapeDtypeStruct((self.chunk,) + tuple(self.space.encoding_shape), jnp.int32)
-            valid = jax.ShapeDtypeStruct((self.chunk,), jnp.bool_)
+            encs, _, valid = chunk_args(self.chunk, self.space.encoding_shape)
             bn_free = program in ("synflow", "count")
             lowering = Lowering.for_archs(v, self.conv_impl, bn_mode="affine" if bn_free and self.generic else "train",
                                           x64=bn_free)
