@@ -131,8 +131,9 @@ def main(argv=None) -> int:
         row["spearman_per_seed"] = [round(p["spearman"], 4) for p in per]
         rows.append(row)
     enc = np.stack(t0.encodings)[keep]
-    counts = ((("params", space.param_count(enc)), ("flops", space.flops(enc))) if space.has_classifier
-              else (("macs", space.macs(enc)),))   # MACs of the network as scored (its --space-option)
+    # the space's analytic counts where it has them, and the MACs of the network as scored (its --space-option)
+    counts = [(name, getattr(space, fn)(enc)) for name, fn in (("params", "param_count"), ("flops", "flops"))
+              if space.implements(fn)] + [("macs", space.macs(enc))]
     for name, v in counts:
         rows.append({"name": name, "n": int(len(keep)), "seeds": 0, **top_end(-np.asarray(v, np.float64), truth, pct)})
     if a.json:

@@ -374,33 +374,46 @@ class NB101(Space):
         k = e[:, :N_ADJ].reshape(-1, V, V)[:, 1:V - 1, V - 1].sum(1)
         return np.where(k == 0, V - 2, k).astype(np.int64)
 
+    def _convs(self, e):
+        """Every conv-bn of the classifier-free network of one encoding at its real widths,
+        as (feature size, in channels, out channels, kernel), stem first."""
+        adj = e[:N_ADJ].reshape(V, V)
+        op_ids = e[N_ADJ:]
+        c, h = self.stem_channels, self.input_size
+        yield h, 3, c, 3
+        for s in range(self.stacks):
+            c_in = c
+            if s > 0:
+                c, h = c * 2, h // 2
+            vc = vertex_channels(adj, c, xp=np)
+            for cell in range(self.cells_per_stack):
+                cin = c_in if cell == 0 else c
+                for t in range(1, V - 1):
+                    if op_ids[t - 1] == ABSENT:
+                        continue
+                    if adj[0, t]:
+                        yield h, cin, int(vc[t - 1]), 1
+                    if op_ids[t - 1] < 2:
+                        yield h, int(vc[t - 1]), int(vc[t - 1]), 3 if op_ids[t - 1] == 0 else 1
+                if adj[0, V - 1] or not adj[1:V - 1, V - 1].any():
+                    yield h, cin, c, 1
+
     def macs(self, encodings) -> np.ndarray:
         """Analytic MACs per image of the classifier-free network, with the real vertex widths."""
         enc = np.asarray(encodings).reshape(-1, ENCODING_LEN)
-        out = np.zeros(len(enc), np.float64)
-        for i, e in enumerate(enc):
-            adj = e[:N_ADJ].reshape(V, V)
-            op_ids = e[N_ADJ:]
-            c, h = self.stem_channels, self.input_size
-            total = ops.conv_macs(h, h, 3, c, 3)
-            for s in range(self.stacks):
-                c_in = c
-                if s > 0:
-                    c, h = c * 2, h // 2
-                vc = vertex_channels(adj, c, xp=np)
-                for cell in range(self.cells_per_stack):
-                    cin = c_in if cell == 0 else c
-                    for t in range(1, V - 1):
-                        if op_ids[t - 1] == ABSENT:
-                            continue
-                        if adj[0, t]:
-                            total += ops.conv_macs(h, h, cin, vc[t - 1], 1)
-                        if op_ids[t - 1] < 2:
-                            total += ops.conv_macs(h, h, vc[t - 1], vc[t - 1], 3 if op_ids[t - 1] == 0 else 1)
-                    if adj[0, V - 1] or not adj[1:V - 1, V - 1].any():
-                        total += ops.conv_macs(h, h, cin, c, 1)
-            out[i] = total
-        return out
+        return np.array([sum(ops.conv_macs(h, h, ci, co, k) for h, ci, co, k in self._convs(e)) for e in enc],
+                        np.float64)
+
+    def param_count(self, encodings, num_classes: int = 10) -> np.ndarray:
+        """Trainable parameters of the benchmark's classifier as NAS-Bench-101 counts them
+        (its `trainable_parameters`): conv without bias, BN with scale and offset, global
+        average pooling and a dense layer with bias. At stem 128 the benchmark's example
+        cell counts 8,555,530 (tests/spaces/test_nb101.py)."""
+        enc = np.asarray(encodings).reshape(-1, ENCODING_LEN)
+        c_last = self.stem_channels * 2 ** (self.stacks - 1)
+        head = c_last * num_classes + num_classes
+        return np.array([head + sum(k * k * ci * co + 2 * co for _, ci, co, k in self._convs(e)) for e in enc],
+                        np.float64)
 
     @property
     def max_macs(self) -> float:

@@ -4,7 +4,7 @@ sizes of that space's own tests, `params,flops` (one compiled counting program; 
 synflow). COMPILE COST: each test compiles one or two small float64 programs (a few minutes
 on a loaded 2-core CPU in all).
 
-Checks that can fail: NB101's counts against hand counts, NB301's counted parameters against
+Checks that can fail: NB101's counts (analytic and counted on the network) against hand counts, NB301's counted parameters against
 its analytic `param_count`, TransNAS micro's count ordering (skip < conv1x1 < conv3x3) as a
 truth whose Spearman must be +1, and everywhere the reported Spearman recomputed from
 scores.csv and flops = the space's MACs + real deepest channels x classes."""
@@ -57,8 +57,13 @@ def test_nb101_counts_match_hand_counts(tmp_path, capsys):
     (tmp_path / "t.json").write_text(json.dumps([[a, float(h)] for a, h in zip(archs, hand)]))
     res, vals, _, _ = compare(tmp_path, capsys, "nb101", NB101, ["--truth", str(tmp_path / "t.json")],
                               "params,flops,synflow")
-    assert vals["params"].tolist() == hand
+    assert vals["params"].tolist() == hand   # the space's analytic count
     assert res["proxies"]["params"]["spearman"] == 1.0
+    # the generic count on the network (the program flops ran: a persistent-cache hit) agrees
+    from eproxy_jax.baselines.runner import BaselineEngine
+    sp = load_space("nb101", **NB101)
+    eng = BaselineEngine(sp, ["params"], np.zeros((1, 8, 8, 3), np.float32), chunk=3)
+    assert eng._run("count", np.stack([sp.parse(a) for a in archs]))["params"].tolist() == hand
 
 
 def test_transnas_micro_count_order(tmp_path, capsys):

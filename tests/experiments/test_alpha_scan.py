@@ -48,6 +48,8 @@ def test_alpha_rows_match_an_independent_computation(capsys):
     pc = sp.param_count(np.stack([sp.parse(r["arch"]) for r in csv.DictReader(
         ln for ln in RESULTS.read_text().splitlines() if not ln.startswith("#"))]))
     np.testing.assert_allclose(rows["params"]["spearman"], stats.spearmanr(pc, truth).statistic)
+    # and the MACs of the network as scored, in every space
+    np.testing.assert_allclose(rows["macs"]["spearman"], stats.spearmanr(macs, truth).statistic)
 
 
 def test_halves_are_disjoint_and_cover():

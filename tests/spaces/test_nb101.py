@@ -204,6 +204,17 @@ def test_macs_of_a_known_cell():
     assert sp.macs(e[None])[0] == want
 
 
+def test_param_count_of_the_benchmarks_example_cell():
+    """NAS-Bench-101's own example cell has trainable_parameters 8,555,530 in the benchmark's
+    records; the analytic count at the benchmark's size must give exactly that."""
+    m = [[0, 1, 0, 0, 1, 1, 0], [0, 0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1, 0],
+         [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0] * 7]
+    names = ["input", "conv3x3-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv1x1-bn-relu",
+             "output"]
+    sp = load_space("nb101")
+    assert sp.param_count(sp.parse([m, names])[None]).tolist() == [8555530]
+
+
 def test_cli_scores_nb101_one_program_per_bucket(tmp_path):
     """`eproxy score nb101 --limit N --json` on the CPU: cells of different shapes, several
     chunks, one scoring program per shape bucket used, nothing compiled per cell."""
