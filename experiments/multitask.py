@@ -24,6 +24,10 @@ default row's, so only the best setting is scored on the eval architectures.
 A longer search (more --cycles, the same --population, --sample and seed) in a new folder holding
 copies of a shorter run's `<space>_scores.json`, `_meta.json` and settings cache repeats the
 shorter run's settings first (the search is deterministic) and reads them from the cache.
+`--peers synflow,jacob_cov,...` scores peer zero-cost proxies on the same architectures (the space's
+feature module with pooling and a linear layer, the 20 bundled CIFAR-10 images and their 10 classes:
+`eproxy compare`'s generic classifier) once per space, saved per slice in `<space>_peers.json`, and
+adds their Spearman / Kendall / top-end metrics per task to the default rows.
 Prints a markdown table (and writes it to `<out-dir>/table.md`); a DPS entry also gives the eval
 Spearman `eproxy dps --keep-default` would return (the default's where no searched setting
 fitted the train architectures better; derived from the run's fitness values, no extra scoring).
@@ -61,12 +65,18 @@ def check_args(ap, args):
     for name in names:
         if name not in SPACES:
             ap.error(f"--spaces: {name!r} is not a multi-task space (choose from {', '.join(SPACES)})")
+    from eproxy_jax.baselines import PROXIES, supported
     built = {}
     for name in names:
         try:
             built[name] = load_space(name, **args.space_option)
         except (SpaceError, TypeError, ValueError) as e:
             ap.error(f"--space-option for {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        for p in args.peers:
+            if p not in PROXIES:
+                ap.error(f"--peers: unknown proxy {p!r} (available: {', '.join(PROXIES)})")
+            if p not in supported(built[name]):
+                ap.error(f"--peers: {p} not available for {name} (available: {', '.join(supported(built[name]))})")
         if args.dps_tasks in ("all", "none"):
             continue
         tasks = bundled_tasks(name)
@@ -78,6 +88,36 @@ def check_args(ap, args):
                          f"score other tasks with `eproxy dps {name} --dataset {t} --truth FILE`)")
             ap.error(f"--dps-tasks: {t!r} is not a task of {name} (bundled: {', '.join(tasks)})")
     return built
+
+
+def peer_scores(sp, name, ids, encs, args, out) -> dict:
+    """{proxy: {arch id: value}} of `args.peers` on the architectures `ids` (encodings `encs`),
+    read from `<out>/<name>_peers.json` where a run with the same options saved them; the rest
+    scored in slices of 4 chunks, each saved as it ends (a stopped run resumes)."""
+    from eproxy_jax import images as images_mod
+    from eproxy_jax.baselines.runner import BaselineEngine
+    path = out / f"{name}_peers.json"
+    made_with = {"options": args.space_option, "images": "bundled", "batch": 20, "num_classes": 10, "seed": 0}
+    saved = json.loads(path.read_text()) if path.exists() else {"made_with": made_with, "scores": {}}
+    if saved["made_with"] != json.loads(json.dumps(made_with)):
+        print(f"multitask.py: {path} was scored with {json.dumps(saved['made_with'])}, not with this run's "
+              "options; choose another --out-dir", file=sys.stderr)
+        sys.exit(2)
+    have = saved["scores"]
+    todo = [p for p in args.peers if set(ids) - set(have.get(p, {}))]
+    if todo:
+        raw, labels = images_mod.load_labeled("bundled", n=20, size=sp.input_size)
+        eng = BaselineEngine(sp, todo, images_mod.normalise(raw), labels, chunk=args.chunk)
+        missing = [k for k, i in enumerate(ids) if any(i not in have.get(p, {}) for p in todo)]
+        step = 4 * args.chunk
+        for a in range(0, len(missing), step):
+            part = missing[a:a + step]
+            res = eng.score(encs[part])
+            for p in todo:
+                have.setdefault(p, {}).update({ids[k]: float(v) for k, v in zip(part, res[p])})
+            path.write_text(json.dumps(saved))
+            print(f"# {name}: peers {min(a + step, len(missing))}/{len(missing)}", flush=True)
+    return have
 
 
 def load_rows(path):
@@ -103,9 +143,12 @@ def main(argv=None):
     ap.add_argument("--max-kernel", type=positive("--max-kernel"), default=7, help="DPS: cap on the kernel genes")
     ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE",
                     help="for every space (e.g. input_size=64)")
+    ap.add_argument("--peers", default="", help="comma-separated peer proxies scored on the same architectures "
+                    "(e.g. synflow,jacob_cov,snip,params; default none)")
     ap.add_argument("--out-dir", default=str(ROOT / "experiments/results/multitask"))
     args = ap.parse_args(argv)
     args.space_option = dict(args.space_option)
+    args.peers = [p for p in args.peers.split(",") if p]
     built = check_args(ap, args)
     dps_seeds, opts = args.dps_seeds, args.space_option
 
@@ -187,20 +230,32 @@ def main(argv=None):
             rep = metrics.report(sc, [truth[t][i] for i in ids], [truth[t][i] for i in ids_all])
             return {k: float(rep[k]) for k in metrics.TOP_KEYS}
 
+        peer = peer_scores(sp, name, ids, enc_all[pick], args, out) if args.peers else {}
+
+        def peer_fields(t):   # higher = better for every peer
+            if not peer:
+                return {}
+            return {"peers": {p: {k: float(v) for k, v in metrics.report(
+                -np.asarray([peer[p][i] for i in ids]), [truth[t][i] for i in ids],
+                [truth[t][i] for i in ids_all]).items()} for p in args.peers}}
+
         for t in tasks:
             if (name, t, "default", None) in done:
                 old = [r for r in rows if (r["space"], r["task"], r["kind"]) == (name, t, "default")
-                       and not {"macs_spearman", "top1_percentile"} <= set(r) and r["n"] == len(ids)]
-                for r in old:   # rows from before the MACs / top-end columns
+                       and (not {"macs_spearman", "top1_percentile"} <= set(r)
+                            or not set(args.peers) <= set(r.get("peers", {}))) and r["n"] == len(ids)]
+                for r in old:   # rows from before the MACs / top-end / peer columns
                     r.update(macs_fields(t))
                     r.update(top_fields(t))
+                    if peer:
+                        r["peers"] = {**r.get("peers", {}), **peer_fields(t)["peers"]}
                 if old:
                     rows_path.write_text(json.dumps(rows, indent=1))
                 continue
             y = np.asarray([truth[t][i] for i in ids])
             save_row({"space": name, "task": t, "kind": "default", "n": len(ids),
                       "spearman": float(metrics.spearman(sc, y)), "kendall": float(metrics.kendall(sc, y)),
-                      **macs_fields(t), **top_fields(t),
+                      **macs_fields(t), **top_fields(t), **peer_fields(t),
                       "ms_per_arch": meta.get("ms_per_arch"), "programs": meta.get("programs"),
                       "options": opts, "machine": f"{platform.machine()} {os.cpu_count()} cpus"})
         # --- DPS per task
@@ -253,8 +308,8 @@ def main(argv=None):
 
     table = ["| space | task | n | Spearman default | Kendall default | top-1 / top-10 pct | Spearman in top 10% "
              "| DPS: Spearman (default on the same archs) "
-             "| MACs: Spearman (whole table) | Spearman(-score, MACs) | ms/arch | programs |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| MACs: Spearman (whole table) | Spearman(-score, MACs) | peers: Spearman (top-1 pct) | ms/arch | programs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def f3(r, k, d=3):
         return f"{r[k]:.{d}f}" if r.get(k) is not None else "-"
@@ -268,8 +323,9 @@ def main(argv=None):
         macs = f"{f3(r, 'macs_spearman')} ({f3(r, 'macs_spearman_all')}) | {f3(r, 'score_vs_macs_spearman')}"
         speed = f"{r['ms_per_arch']:.0f} | {r['programs']}" if r.get("ms_per_arch") is not None else "- | -"
         top = f"{f3(r, 'top1_percentile', 1)} / {f3(r, 'top10_percentile', 1)} | {f3(r, 'spearman_top10pct')}"
+        peers = "; ".join(f"{p} {v['spearman']:.3f} ({v['top1_percentile']:.0f})" for p, v in r.get("peers", {}).items())
         table.append(f"| {r['space']} | {r['task']} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {top} | {dps} | "
-                     f"{macs} | {speed} |")
+                     f"{macs} | {peers or '-'} | {speed} |")
     (out / "table.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))
 

@@ -1,6 +1,7 @@
 """experiments/multitask.py on a tiny TransNAS micro network: the default rows, the MACs
 baseline beside them (same architectures and whole table), and a resumed run that fills the
-MACs fields of rows written without them, without scoring again; bad arguments exit 2 with one
+MACs fields of rows written without them, without scoring again, and a rerun with --peers that
+adds the peers' rows; bad arguments exit 2 with one
 line before anything is scored or written."""
 import json
 import sys
@@ -71,6 +72,22 @@ def test_default_rows_with_macs_baseline_and_resume(tmp_path, capsys):
             for r in again] == first
 
 
+    # --peers on a finished run: the peer rows are added, Eproxy scores nothing again
+    capsys.readouterr()
+    multitask.main(argv + ["--peers", "params"])
+    assert "scored" not in capsys.readouterr().out
+    peers = json.loads((tmp_path / "transnas-micro_peers.json").read_text())["scores"]["params"]
+    assert sorted(peers) == sorted(ids) and min(peers.values()) > 0
+    with_peers = json.loads((tmp_path / "rows.json").read_text())
+    for r in with_peers:
+        enc, val = sp.load_truth(r["task"])
+        truth = dict(zip((sp.arch_id(e) for e in enc), val))
+        np.testing.assert_allclose(r["peers"]["params"]["spearman"],
+                                   stats.spearmanr([peers[i] for i in ids], [truth[i] for i in ids]).statistic)
+    p0 = with_peers[0]["peers"]["params"]
+    assert f"| params {p0['spearman']:.3f} ({p0['top1_percentile']:.0f}) |" in (tmp_path / "table.md").read_text()
+
+
 def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_is_refused(tmp_path, capsys):
     """DPS on two tasks of one space: the same train architectures, so the second task reads the
     default and the shared random batch from the first task's cache; both are evaluated on the
@@ -127,6 +144,8 @@ def test_dps_rows_share_one_cache_per_space_and_a_resume_under_another_setting_i
     (["--space-option", "input_size="], "--space-option takes KEY=VALUE"),
     (["--spaces", "transnas-micro", "--space-option", "skeleton=bogus"], "option skeleton must be a string of digits"),
     (["--spaces", "transnas-macro", "--space-option", "colour=1"], "has no option 'colour'"),
+    (["--spaces", "nbmr", "--peers", "naswot"], "--peers: naswot not available for nbmr"),
+    (["--spaces", "nbmr", "--peers", "synflw"], "--peers: unknown proxy 'synflw'"),
 ])
 def test_bad_arguments_exit_2_with_one_line_before_anything_is_written(tmp_path, capsys, extra, needle):
     out = tmp_path / "out"
