@@ -46,7 +46,7 @@ def score_per_seed(space, archs, setting=None, seeds=1, images=None, chunk: int 
     `setting`: None (the space's default, `eproxy settings`), a dict (fields over that default), a JSON path, or a `ProxySetting`."""
     if isinstance(space, str):
         space = load_space(space)
-    encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))
+    encs = _encodings(space, archs)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     eng = Engine(space, _as_setting(setting, space), seed_list, images, chunk=chunk, **engine_kw)
     return eng.score(encs)
@@ -83,7 +83,7 @@ def baseline_scores(space, archs, proxies=("naswot", "synflow", "jacob_cov", "sn
     from .baselines.runner import BaselineEngine
     if isinstance(space, str):
         space = load_space(space)
-    encs = np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))
+    encs = _encodings(space, archs)
     if images is None:
         from . import images as images_mod
         raw, labels = images_mod.load_labeled("bundled", n=batch_size, size=space.input_size)
@@ -91,3 +91,39 @@ def baseline_scores(space, archs, proxies=("naswot", "synflow", "jacob_cov", "sn
     eng = BaselineEngine(space, list(proxies), images, labels, seed=seed, chunk=chunk, num_classes=num_classes,
                          **engine_kw)
     return eng.score(encs)
+
+
+def _encodings(space, archs) -> np.ndarray:
+    return np.asarray(archs) if isinstance(archs, np.ndarray) else space.encode_many(list(archs))
+
+
+def run_dps(space, train_archs, train_truth, eval_archs=None, eval_truth=None, *, cycles: int = 200,
+        population: int = 40, sample: int = 10, seed: int = 0, images=None, max_channels: int = 512,
+        max_kernel: int = 7, keep_default: bool = False, state_path=None, progress=None) -> dict:
+    """Discrete Proxy Search (the paper's regularized evolution over Eproxy's settings; fitness =
+    Spearman on `train_archs` against `train_truth`, higher = better). Returns a dict with
+    `setting` (pass it to `score`/`evaluate` as `setting=`), `best_fitness`, `default_fitness`,
+    `history_fitness` and, with `eval_archs`/`eval_truth`, the held-out `eval_spearman` beside the
+    default's `default_eval_spearman`. `state_path`: a file the run saves to and resumes from;
+    `progress(event)`: called after each batch of settings. `keep_default`: return the default
+    where it fits the train architectures at least as well (not the paper's rule)."""
+    from . import dps_run
+    if isinstance(space, str):
+        space = load_space(space)
+    ev = None if eval_archs is None else _encodings(space, eval_archs)
+    return dps_run.run(space, _encodings(space, train_archs), np.asarray(train_truth, np.float64), ev,
+                       None if eval_truth is None else np.asarray(eval_truth, np.float64), cycles=cycles,
+                       population=population, sample=min(sample, population), seed=seed, images=images,
+                       max_channels=max_channels, max_kernel=max_kernel, keep_default=keep_default,
+                       state_path=state_path, progress=progress)
+
+
+def draw_architecture(space, arch, path, dpi: int = 150):
+    """Draw one architecture (any form the space parses) to `path` (.png, .svg or .pdf); returns
+    the path."""
+    from . import draw as draw_mod
+    if isinstance(space, str):
+        space = load_space(space)
+    enc = np.asarray(arch) if isinstance(arch, np.ndarray) else space.parse(arch)
+    return draw_mod.render(space.graphs(enc), path, dpi)
+

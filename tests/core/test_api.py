@@ -58,3 +58,27 @@ def test_evaluate_reports_rank_metrics_of_the_mean(tiny_space, space_setting, ti
 def test_bad_setting_field_is_a_clear_error(tiny_space, sample_encodings):
     with pytest.raises(ValueError, match="lrr"):
         ep.score(tiny_space, sample_encodings, setting={"lrr": 1.0})
+
+
+def test_run_dps_parses_archs_and_hands_the_run_its_arguments(monkeypatch, tiny_space, sample_encodings):
+    """`ep.run_dps` takes architectures in any form the space parses (a real run: the explore
+    notebook's test); what reaches the DPS loop is the encodings, float truths and the options."""
+    from eproxy_jax import dps_run
+    seen = {}
+    monkeypatch.setattr(dps_run, "run", lambda *a, **kw: seen.update(args=a, kw=kw) or {"setting": {}})
+    strings = [tiny_space.arch_id(e) for e in sample_encodings]
+    ep.run_dps(tiny_space, strings[:3], [1, 2, 3], strings[3:], [4], cycles=5, population=4, sample=9, seed=2)
+    sp, tr, tt, ev, et = seen["args"]
+    assert sp is tiny_space and tt.dtype == np.float64 and et.tolist() == [4.0]
+    np.testing.assert_array_equal(tr, sample_encodings[:3])
+    np.testing.assert_array_equal(ev, sample_encodings[3:])
+    assert (seen["kw"]["cycles"], seen["kw"]["population"], seen["kw"]["sample"], seen["kw"]["seed"]) == (5, 4, 4, 2)
+    ep.run_dps(tiny_space, sample_encodings, [1, 2, 3, 4])
+    assert seen["args"][3] is None and seen["args"][4] is None
+
+
+def test_draw_architecture_writes_the_drawing(tmp_path, tiny_space, sample_encodings):
+    png = ep.draw_architecture(tiny_space, tiny_space.arch_id(sample_encodings[0]), tmp_path / "cell.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    svg = ep.draw_architecture(tiny_space, sample_encodings[1], tmp_path / "cell.svg")
+    assert b"<svg" in svg.read_bytes()[:500]
