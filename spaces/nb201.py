@@ -60,13 +60,16 @@ def gated(y, gate):
 def _probe_edge_op(x, op, w1, w3, gate, bn):
     """`_edge_op` of the classifier network (peer proxies): the conv ops' outputs are gated
     (see `gated`), BN is optional (synflow removes it), and every op also returns the
-    NASWOT kernel of the ReLU it owns (zeros for ops without one)."""
+    NASWOT kernel of the ReLU it owns (zeros for ops without one) and its BatchNorm's
+    `ops.bn_input_var` (-1 for ops without one)."""
     def conv(x, w, g):
         y = gated(ops.conv2d(jax.nn.relu(x), w), g)
-        return (ops.batch_norm(y) if bn else y), relu_gram(x)
+        if not bn:
+            return y, relu_gram(x), jnp.float32(-1.0)
+        return ops.batch_norm(y), relu_gram(x), ops.bn_input_var(y)
 
     def plain(y):
-        return y, jnp.zeros((x.shape[0], x.shape[0]), x.dtype)
+        return y, jnp.zeros((x.shape[0], x.shape[0]), x.dtype), jnp.float32(-1.0)
 
     branches = (
         lambda x, w1, w3, g: plain(jnp.zeros_like(x)),
@@ -99,19 +102,21 @@ class Cell(nn.Module):
         w3 = Kernel((6, 3, 3, c, c), name="conv3x3")()
         if self.probe:
             gates = self.variable("gates", "edges", _zeros_like_shape, (6, x.shape[0], c)).value
-        nodes, gram = [x], jnp.zeros((x.shape[0], x.shape[0]), x.dtype)
+        nodes, gram, bn_var = [x], jnp.zeros((x.shape[0], x.shape[0]), x.dtype), [None] * len(EDGES)
         for j in (1, 2, 3):
             acc = None
             for e, (to, frm) in enumerate(EDGES):
                 if to != j:
                     continue
                 if self.probe:
-                    y, g = _probe_edge_op(nodes[frm], enc[e], w1[e], w3[e], gates[e], self.bn)
+                    y, g, bn_var[e] = _probe_edge_op(nodes[frm], enc[e], w1[e], w3[e], gates[e], self.bn)
                     gram = gram + g
                 else:
                     y = _edge_op(nodes[frm], enc[e], w1[e], w3[e])
                 acc = y if acc is None else acc + y
             nodes.append(acc)
+        if self.probe and self.is_mutable_collection("stats"):   # per edge; -1: no BatchNorm
+            self.sow("stats", "edge_bn_var", jnp.stack(bn_var))
         return (nodes[3], gram) if self.probe else nodes[3]
 
 
@@ -190,7 +195,9 @@ class NB201Classifier(nn.Module):
     pooled [n, c])`: `gram` is the NASWOT kernel summed over every ReLU the architecture
     runs, `pooled` the globally pooled features the linear layer reads; the `gates`
     collection (zeros) holds one `[n, c]` gate per conv/linear output (see `gated`).
-    `bn=False` removes every BatchNorm (synflow)."""
+    `bn=False` removes every BatchNorm (synflow). Applied with the `stats` collection mutable it
+    records every BatchNorm's `ops.bn_input_var` (`bn_var`, `edge_bn_var` per cell edge, -1
+    where an edge has none) and the map the global pooling reads (`pre_pool`), what zen needs."""
     channels: int = 16
     cells_per_stage: int = 5
     num_classes: int = 10
@@ -212,13 +219,15 @@ class NB201Classifier(nn.Module):
             if s > 0:
                 x, g = ResBlock(cs // 2, cs, True, self.bn, name=f"reduce{s}")(x)
                 gram = gram + g
-            stage = nn.scan(ScanCell, variable_axes={"params": 0, "gates": 0}, split_rngs={"params": True},
-                            in_axes=nn.broadcast, length=self.cells_per_stage)
+            stage = nn.scan(ScanCell, variable_axes={"params": 0, "gates": 0, "stats": 0},
+                            split_rngs={"params": True}, in_axes=nn.broadcast, length=self.cells_per_stage)
             x, grams = stage(cs, True, self.bn, name=f"stage{s}")(x, enc)
             gram = gram + grams.sum(0)
         if self.bn:
             x = BatchNorm(name="last_bn")(x)
         gram = gram + relu_gram(x)
+        if self.is_mutable_collection("stats"):
+            self.sow("stats", "pre_pool", jax.nn.relu(x))   # what the global pooling reads (zen)
         pooled = jnp.mean(jax.nn.relu(x), axis=(1, 2))
         logits = gate(Linear(self.num_classes, name="classifier")(pooled), "classifier")
         return logits, gram, pooled

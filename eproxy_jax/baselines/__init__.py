@@ -39,6 +39,8 @@ PROXIES: dict[str, ProxyInfo] = {
                        "Hessian of the loss over conv/linear weights, g its gradient"),
     "epe_nas": ProxyInfo("jacob_cov", True, True, "Lopes et al. 2021: per image class, sum log(|corr| + k) of the "
                          "input-Jacobian correlations; summed over classes"),
+    "zen": ProxyInfo("zen", False, False, "Lin et al. 2021 (NASLib): log sum|f(x) - f(x + 0.01 x')| over the pre-pooling "
+                     "map + sum of log sqrt(mean BN running variance), N(0,1) weights, Gaussian inputs"),
     "params": ProxyInfo("analytic", False, False, "parameters of the benchmark's classifier (the space's analytic "
                         "count, else counted on the network: generic.count_active)"),
     "flops": ProxyInfo("analytic", False, False, "FLOPs of the benchmark's classifier (NB201: conv/linear MACs + "
@@ -50,7 +52,8 @@ ALL_PROXIES = ("eproxy",) + BASELINES
 
 
 # what the generic classifier (`generic.FeatureClassifier`: a space's feature module, pooling,
-# linear) supports; naswot and fisher need per-ReLU / per-conv probes only hand-built classifiers have
+# linear) supports; naswot, fisher and zen need per-ReLU / per-conv / per-BatchNorm probes only
+# hand-built classifiers have
 GENERIC = ("synflow", "jacob_cov", "snip", "grad_norm", "plain", "l2_norm", "grasp", "epe_nas", "params", "flops")
 
 

@@ -23,6 +23,7 @@ from .jacob_cov import input_jacobian
 from .naswot import naswot
 from .saliency import saliencies
 from .synflow import synflow
+from .zen import zen
 
 
 class BaselineEngine:
@@ -102,6 +103,8 @@ class BaselineEngine:
             return lambda v, lab, e: saliencies(net, adapt(v, e), images, lab, e)
         if program == "grasp":
             return lambda v, lab, e: {"grasp": grasp(net, adapt(v, e), images, lab, e)}
+        if program == "zen":   # data-free: the batch's shape only
+            return lambda v, lab, e: {"zen": zen(net, v, images.shape, self.key, e)}
         if program == "synflow":
             return lambda v, lab, e: {"synflow": synflow(net0, adapt(v, e), hw, e)}
         if program == "count":   # generic spaces only (`_analytic`)

@@ -29,7 +29,8 @@ def add_parser(sub):
     c = sub.add_parser("compare", help="score the same architectures with Eproxy and the peer zero-cost proxies")
     add_truth(c)
     c.add_argument("--proxies", default="eproxy,naswot,synflow,jacob_cov,snip,grad_norm,fisher,params,flops",
-                   help="comma-separated proxies (default: all of them)")
+                   help="comma-separated proxies, or 'all' (default: Eproxy and the first eight peers; "
+                        "'all' adds plain, l2_norm, grasp, epe_nas and zen)")
     add_sample(c)
     c.add_argument("--batch-size", type=positive("--batch-size"), default=20,
                    help="images for the data-dependent baselines (default 20: all bundled images; Eproxy uses 16)")

@@ -37,11 +37,15 @@ class Linear(nn.Module):
 
 
 class BatchNorm(nn.Module):
-    """Train-mode BatchNorm (batch statistics); affine parameters when `affine`."""
+    """Train-mode BatchNorm (batch statistics); affine parameters when `affine`. Applied with
+    the `stats` collection mutable, it also records `bn_var` (`ops.bn_input_var` of its input;
+    zen reads it); otherwise that costs nothing."""
     affine: bool = True
 
     @nn.compact
     def __call__(self, x):
+        if self.is_mutable_collection("stats"):
+            self.sow("stats", "bn_var", ops.bn_input_var(x))
         if not self.affine:
             return ops.batch_norm(x)
         c = x.shape[-1]

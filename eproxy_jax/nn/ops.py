@@ -180,6 +180,15 @@ def batch_norm(x, scale=None, bias=None):
     return y
 
 
+def bn_input_var(x):
+    """What one train-mode pass adds to a PyTorch BatchNorm's running variance, per unit of
+    momentum, averaged over channels: the mean over channels of the unbiased batch variance of
+    `x` (over N, H, W). zen reads it (`eproxy_jax.baselines.zen`)."""
+    n = x.size // x.shape[-1]
+    var = jnp.var(x.reshape(-1, x.shape[-1]), axis=0) * (n / max(n - 1, 1))
+    return jnp.mean(var)
+
+
 def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool = False):
     """Average pooling; with count_include_pad=False the border windows divide by the
     number of real pixels they cover (PyTorch's AvgPool2d(count_include_pad=False))."""

@@ -200,9 +200,78 @@ def test_epe_nas_by_hand(tiny):
 
 def test_proxy_names():
     assert parse_names("eproxy, NASWOT,eproxy") == ["eproxy", "naswot"]
-    assert len(parse_names("all")) == 13   # eproxy and 12 peers: NASLib's 13 zero-cost proxies but zen
-    with pytest.raises(ProxyNameError, match="unknown proxy 'zen'"):
-        parse_names("naswot,zen")
+    assert len(parse_names("all")) == 14   # eproxy and NASLib's 13 zero-cost proxies
+    with pytest.raises(ProxyNameError, match="unknown proxy 'zenn'"):
+        parse_names("naswot,zenn")
+
+
+class TinyBNNet(nn.Module):
+    """x -> 1x1 conv -> BatchNorm -> ReLU -> 1x1 conv -> BatchNorm -> ReLU (recorded as the
+    pre-pooling map) -> pooling -> linear: what zen reads, in two layers."""
+    hidden: int = 5
+
+    @nn.compact
+    def __call__(self, images, enc):
+        from eproxy_jax.nn import layers, ops
+        h = ops.conv2d(images, nb201.Kernel((1, 1, images.shape[-1], self.hidden), name="c1")())
+        h = jax.nn.relu(layers.BatchNorm(name="bn1")(h))
+        h = ops.conv2d(h, nb201.Kernel((1, 1, self.hidden, self.hidden), name="c2")())
+        h = jax.nn.relu(layers.BatchNorm(name="bn2")(h))
+        if self.is_mutable_collection("stats"):
+            self.sow("stats", "pre_pool", h)
+        pooled = jnp.mean(h, axis=(1, 2))
+        return nb201.Linear(3, name="head")(pooled), None, pooled
+
+
+def test_zen_by_hand_in_float64():
+    """zen against PyTorch's procedure written out in numpy: N(0,1) weights, BN scale 1 and
+    offset 0, two train-mode passes updating each BN's running variance (momentum 0.1,
+    unbiased), log of the mean L1 distance of the pre-pooling maps plus the BN terms."""
+    from eproxy_jax.baselines.zen import gaussian_params, zen
+    net = TinyBNNet()
+    shape = (6, 3, 3, 4)
+    v = common.init_variables(net, jax.random.PRNGKey(3), jnp.zeros(shape), (1,))
+    key = jax.random.PRNGKey(7)
+    got = float(jax.jit(lambda v: zen(net, v, shape, key, jnp.zeros(1, jnp.int32)))(v))
+    k_w, k_x, k_mix = jax.random.split(key, 3)
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), gaussian_params(v["params"], k_w))
+    assert np.all(p["bn1"]["scale"] == 1) and np.all(p["bn2"]["bias"] == 0) and np.all(p["head"]["bias"] == 0)
+    w1, w2 = p["c1"]["kernel"][0, 0], p["c2"]["kernel"][0, 0]
+    assert 0.5 < w1.std() < 1.5 and abs(w2.mean()) < 0.5          # N(0, 1), not PyTorch's uniform
+    x = np.asarray(jax.random.normal(k_x, shape, jnp.float32), np.float64)
+    mixed = x + 0.01 * np.asarray(jax.random.normal(k_mix, shape, jnp.float32), np.float64)
+    running = {"bn1": np.ones(5), "bn2": np.ones(5)}
+
+    def bn(h, name):
+        flat = h.reshape(-1, h.shape[-1])
+        running[name] = 0.9 * running[name] + 0.1 * flat.var(0, ddof=1)
+        return (h - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-5)
+
+    def forward(inp):
+        h = np.maximum(bn(inp @ w1, "bn1"), 0)
+        return np.maximum(bn(h @ w2, "bn2"), 0)
+
+    diff = np.abs(forward(x) - forward(mixed)).sum(axis=(1, 2, 3)).mean()
+    want = np.log(diff) + sum(np.log(np.sqrt(r.mean())) for r in running.values())
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_zen_reads_every_batchnorm_the_nb201_cell_runs(tiny_space, sample_encodings):
+    """The NB201 classifier records one BN variance per BatchNorm the architecture runs (stem,
+    each conv edge of every cell, two per reduction block, the last); -1 marks edges without
+    one. Through the engine: finite for live cells, -inf for the cell cut off from its input."""
+    net = tiny_space.classifier(10)
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(3, 16, 16, 3)), jnp.float32)
+    v = common.init_variables(net, jax.random.PRNGKey(0), x, (6,))
+    for enc in sample_encodings:
+        _, state = net.apply(v, x, jnp.asarray(enc), mutable=["stats"])
+        leaves = [np.ravel(a) for path, a in jax.tree_util.tree_flatten_with_path(state["stats"])[0]
+                  if "pre_pool" not in jax.tree_util.keystr(path)]
+        recorded = np.concatenate(leaves)
+        n_conv = int(np.isin(enc, (2, 3)).sum())
+        assert (recorded >= 0).sum() == 1 + 3 * n_conv + 4 + 1
+    out = BaselineEngine(tiny_space, ["zen"], np.asarray(x), chunk=2).score(sample_encodings)["zen"]
+    assert np.isneginf(out[2]) and np.isfinite(np.delete(out, 2)).all()
 
 
 # --- the NB201 classifier ----------------------------------------------------------------
