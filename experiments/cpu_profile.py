@@ -67,6 +67,13 @@ def exclusive_times(events) -> dict:
     return out
 
 
+def _short(op_name: str) -> str:
+    """The JAX op path without its control-flow plumbing: module scopes, branch and op name."""
+    drop = ("while", "body", "closed_call", "cond", "checkpoint", "rematted_computation")
+    parts = [p for p in op_name.split("/") if p and p not in drop and not p.startswith("jit(")]
+    return "/".join(parts[-4:])
+
+
 def kind_of(opcode: str, op_name: str) -> str:
     """A coarse kind from the opcode and the JAX op path."""
     leaf = op_name.rsplit("/", 1)[-1]
@@ -112,9 +119,11 @@ def profile(eng, encs, trace_dir) -> dict:
                     per_op[name] += ns
                 elif name.startswith("ThunkExecutor"):
                     overhead += ns
-    kinds = collections.Counter()
+    kinds, members = collections.Counter(), collections.defaultdict(collections.Counter)
     for name, ns in per_op.items():
-        kinds[kind_of(*index[name])] += ns
+        kind = kind_of(*index[name])
+        kinds[kind] += ns
+        members[kind][_short(index[name][1]) or name] += ns
     kinds["runtime overhead (thunk dispatch)"] += overhead
     total = sum(kinds.values())
     n = len(encs)
@@ -122,7 +131,9 @@ def profile(eng, encs, trace_dir) -> dict:
            for name, ns in per_op.most_common(15)]
     return {"archs": n, "wall_s": round(wall, 3), "wall_ms_per_arch": round(1000 * wall / n, 1),
             "busy_ms_per_arch": round(total / 1e6 / n, 1),
-            "kinds": [{"kind": k, "ms_per_arch": round(ns / 1e6 / n, 1), "share": round(ns / total, 4)}
+            "kinds": [{"kind": k, "ms_per_arch": round(ns / 1e6 / n, 1), "share": round(ns / total, 4),
+                       "largest": [{"where": w, "ms_per_arch": round(t / 1e6 / n, 1)}
+                                   for w, t in members[k].most_common(3)]}
                       for k, ns in kinds.most_common()],
             "top_ops": top}
 
@@ -161,9 +172,10 @@ def main(argv=None):
     print(f"# {args.space} {res['options'] or ''}: {res['archs']} archs, {res['programs']} program(s), "
           f"warm {res['wall_ms_per_arch']:,.0f} ms/arch under the profiler (busy {res['busy_ms_per_arch']:,.0f} "
           f"ms/arch summed over threads); first pass {res['first_pass_s']} s incl. compile {res['compile_s']} s")
-    print("| kind | ms/arch | share |\n|---|---|---|")
+    print("| kind | ms/arch | share | largest (JAX op path: ms/arch) |\n|---|---|---|---|")
     for k in res["kinds"]:
-        print(f"| {k['kind']} | {k['ms_per_arch']:,.1f} | {100 * k['share']:.1f} % |")
+        big = "; ".join(f"`{b['where']}` {b['ms_per_arch']:,.0f}" for b in k["largest"])
+        print(f"| {k['kind']} | {k['ms_per_arch']:,.1f} | {100 * k['share']:.1f} % | {big} |")
     print("\n| op | opcode | ms/arch | JAX op path (end) |\n|---|---|---|---|")
     for o in res["top_ops"]:
         print(f"| {o['op']} | {o['opcode']} | {o['ms_per_arch']:,.1f} | `{o['path'][-90:]}` |")

@@ -22,7 +22,8 @@ def test_compare_user_errors(tmp_path):
     for f in images._image_files(images.BUNDLED_DIR)[:8]:
         shutil.copy(f, unlabeled / f"img{f.stem.split('_')[1]}.png")  # no label in the name
     cases = [
-        (["compare", "nb201", "--proxies", "naswot,zen"], "unknown proxy 'zen'"),
+        (["compare", "nb201", "--proxies", "naswot,zenn"], "unknown proxy 'zenn'"),
+        (["compare", "nb101", "--proxies", "zen", "--limit", "2"], "zen not available for nb101"),
         (["compare", "nb201", "--proxies", ","], "--proxies is empty"),
         (["compare", "nb201", "--batch-size", "64"], "only 20 images"),
         (["compare", "nb201", "--lower-is-better"], "applies to a --truth file"),

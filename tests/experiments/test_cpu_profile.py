@@ -36,3 +36,8 @@ def test_hlo_index_and_kinds():
     assert cpu_profile.kind_of(*index["while.7"]) == "control flow (own dispatch)"
     assert cpu_profile.kind_of("fusion", "a/checkpoint/rematted_computation/conv_general_dilated") == \
         "convolution (recomputed)"
+
+
+def test_short_paths_keep_the_module_scope_and_op():
+    path = "jit(run)/while/body/closed_call/transpose(jvp(NB101Net))/while/body/stack0/cell/cond/branch_0_fun/mul"
+    assert cpu_profile._short(path) == "stack0/cell/branch_0_fun/mul"
