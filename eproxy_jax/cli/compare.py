@@ -239,7 +239,10 @@ def _proxy_summary(p: str, v, r: dict, truth, reference) -> dict:
     s = {
         **rank_metrics(p, v, truth, reference),
         "ms_per_arch": round(1000 * r["score_s"] / r["scored"], 3) if r["scored"] else None,
-        "compile_s": round(r["compile_s"], 2), "diverged": int(np.isnan(v).sum()),
+        "compile_s": round(r["compile_s"], 2),
+        # Eproxy: NaN (its +inf is a dead network, reported by `score` apart); a peer: any
+        # non-finite value (synflow's log 0, zen's log 0, jacob_cov's NaN), as the docs say
+        "diverged": int(np.isnan(v).sum() if p == "eproxy" else (~np.isfinite(v)).sum()),
         "scored": r["scored"], "batch": r["batch"], "higher_is_better": p != "eproxy",
     }
     if r.get("shared_with"):

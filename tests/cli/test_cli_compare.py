@@ -66,6 +66,8 @@ def test_compare_json_files_and_resume(tmp_path):
         best = good == good.max()
         pct = [100 * (np.sum(table < t) + 0.5 * np.sum(table == t)) / len(table) for t in truth[best]]
         assert np.isclose(p["top1_percentile"], np.mean(pct), atol=0.01), name
+        col = np.array([float(r[name]) for r in rows])   # a peer's -inf (log 0) counts, Eproxy's dead +inf not
+        assert p["diverged"] == (np.isnan(col).sum() if name == "eproxy" else (~np.isfinite(col)).sum()), name
     # params: the benchmark's count of each cell, so its rho is that of the counts
     sp = load_space("nb201", **TINY_SPACE)
     counts = sp.param_count(np.stack([sp.parse(r["arch"]) for r in rows]), 10)
