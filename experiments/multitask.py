@@ -90,6 +90,15 @@ def check_args(ap, args):
     return built
 
 
+def refuse_other_run(path, recorded, made_with, what):
+    """Exit 2 with one line when the scores saved in `path` were made under other settings than
+    this run's (`recorded` against `made_with`, compared as JSON), so they are never mixed."""
+    if recorded != json.loads(json.dumps(made_with)):
+        print(f"multitask.py: {path} was scored with {json.dumps(recorded)}, not with this run's {what}; "
+              "choose another --out-dir", file=sys.stderr)
+        sys.exit(2)
+
+
 def peer_scores(sp, name, ids, encs, args, out) -> dict:
     """{proxy: {arch id: value}} of `args.peers` on the architectures `ids` (encodings `encs`),
     read from `<out>/<name>_peers.json` where a run with the same options saved them; the rest
@@ -99,10 +108,7 @@ def peer_scores(sp, name, ids, encs, args, out) -> dict:
     path = out / f"{name}_peers.json"
     made_with = {"options": args.space_option, "images": "bundled", "batch": 20, "num_classes": 10, "seed": 0}
     saved = json.loads(path.read_text()) if path.exists() else {"made_with": made_with, "scores": {}}
-    if saved["made_with"] != json.loads(json.dumps(made_with)):
-        print(f"multitask.py: {path} was scored with {json.dumps(saved['made_with'])}, not with this run's "
-              "options; choose another --out-dir", file=sys.stderr)
-        sys.exit(2)
+    refuse_other_run(path, saved["made_with"], made_with, "options")
     have = saved["scores"]
     todo = [p for p in args.peers if set(ids) - set(have.get(p, {}))]
     if todo:
@@ -188,10 +194,8 @@ def main(argv=None):
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         if scores and "made_with" not in meta:
             print(f"# {score_path}: scores from before the setting was recorded, used as they are", flush=True)
-        elif scores and meta["made_with"] != json.loads(json.dumps(made_with)):
-            print(f"multitask.py: {score_path} was scored with {json.dumps(meta['made_with'])}, not with this "
-                  f"run's default setting and options; choose another --out-dir", file=sys.stderr)
-            sys.exit(2)
+        elif scores:
+            refuse_other_run(score_path, meta["made_with"], made_with, "default setting and options")
         todo = [i for i in pick if ids_all[i] not in scores]
         if todo:
             if not scores:

@@ -57,16 +57,17 @@ def gated(y, gate):
     return y * (1.0 + gate.reshape((gate.shape[0],) + (1,) * (y.ndim - 2) + (gate.shape[-1],)))
 
 
-def _probe_edge_op(x, op, w1, w3, gate, bn):
+def _probe_edge_op(x, op, w1, w3, gate, bn, record_var=False):
     """`_edge_op` of the classifier network (peer proxies): the conv ops' outputs are gated
     (see `gated`), BN is optional (synflow removes it), and every op also returns the
     NASWOT kernel of the ReLU it owns (zeros for ops without one) and its BatchNorm's
-    `ops.bn_input_var` (-1 for ops without one)."""
+    `ops.bn_input_var` (-1 for ops without one, and for every op unless `record_var`: only zen
+    reads it, so the other proxies' programs do not compute it)."""
     def conv(x, w, g):
         y = gated(ops.conv2d(jax.nn.relu(x), w), g)
         if not bn:
             return y, relu_gram(x), jnp.float32(-1.0)
-        return ops.batch_norm(y), relu_gram(x), ops.bn_input_var(y)
+        return ops.batch_norm(y), relu_gram(x), (ops.bn_input_var(y) if record_var else jnp.float32(-1.0))
 
     def plain(y):
         return y, jnp.zeros((x.shape[0], x.shape[0]), x.dtype), jnp.float32(-1.0)
@@ -103,19 +104,20 @@ class Cell(nn.Module):
         if self.probe:
             gates = self.variable("gates", "edges", _zeros_like_shape, (6, x.shape[0], c)).value
         nodes, gram, bn_var = [x], jnp.zeros((x.shape[0], x.shape[0]), x.dtype), [None] * len(EDGES)
+        record = self.probe and self.is_mutable_collection("stats")   # zen's BatchNorm variances
         for j in (1, 2, 3):
             acc = None
             for e, (to, frm) in enumerate(EDGES):
                 if to != j:
                     continue
                 if self.probe:
-                    y, g, bn_var[e] = _probe_edge_op(nodes[frm], enc[e], w1[e], w3[e], gates[e], self.bn)
+                    y, g, bn_var[e] = _probe_edge_op(nodes[frm], enc[e], w1[e], w3[e], gates[e], self.bn, record)
                     gram = gram + g
                 else:
                     y = _edge_op(nodes[frm], enc[e], w1[e], w3[e])
                 acc = y if acc is None else acc + y
             nodes.append(acc)
-        if self.probe and self.is_mutable_collection("stats"):   # per edge; -1: no BatchNorm
+        if record:   # per edge; -1: no BatchNorm
             self.sow("stats", "edge_bn_var", jnp.stack(bn_var))
         return (nodes[3], gram) if self.probe else nodes[3]
 
