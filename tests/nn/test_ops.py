@@ -282,6 +282,48 @@ def test_batch_norm():
                                 rtol=1e-4, atol=1e-4)
 
 
+
+def _plain_batch_norm(x, scale, bias):
+    """The forward formula differentiated by JAX (the reference for the custom VJP)."""
+    mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2), keepdims=True)
+    return (x - mean) * lax.rsqrt(var + ops.BN_EPS) * scale + bias
+
+
+def test_batch_norm_gradients_match_autodiff():
+    """The hand-written backward pass equals autodiff of the formula: first order (jitted and
+    vmapped over a leading axis, as arch-vmapped programs use it) and second order (grasp)."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((2, 3, 3, 4)) * np.array([1.0, 3.0, 0.003, 0.0]) + 0.5)
+    scale, bias = jnp.asarray(rng.standard_normal(4)), jnp.asarray(rng.standard_normal(4))
+    w = jnp.asarray(rng.standard_normal((2, 3, 3, 4)))
+    with jax.enable_x64(True):
+        x, scale, bias, w = (a.astype(jnp.float64) for a in (x, scale, bias, w))
+        loss = lambda f: lambda x, s, b: jnp.sum(jnp.tanh(f(x, s, b)) * w)   # noqa: E731
+        got = jax.jit(jax.grad(loss(ops.batch_norm), argnums=(0, 1, 2)))(x, scale, bias)
+        want = jax.grad(loss(_plain_batch_norm), argnums=(0, 1, 2))(x, scale, bias)
+        chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-9)
+        xs = jnp.stack([x, 2.0 * x + 1.0])
+        got = jax.vmap(jax.grad(loss(ops.batch_norm), argnums=(0, 1, 2)), in_axes=(0, None, 0))(
+            xs, scale, jnp.stack([bias, -bias]))
+        want = jax.vmap(jax.grad(loss(_plain_batch_norm), argnums=(0, 1, 2)), in_axes=(0, None, 0))(
+            xs, scale, jnp.stack([bias, -bias]))
+        chex.assert_trees_all_close(got, want, rtol=1e-9, atol=1e-9)
+        hv = lambda f: jax.grad(lambda x: jnp.sum(jax.grad(loss(f))(x, scale, bias) ** 2))   # noqa: E731
+        chex.assert_trees_all_close(hv(ops.batch_norm)(x), hv(_plain_batch_norm)(x), rtol=1e-8, atol=1e-8)
+        with ops.use_bn_backward("autodiff"):    # the switch experiments/ab_timing.py times
+            want = jax.grad(loss(ops.batch_norm), argnums=(0, 1, 2))(x, scale, bias)
+        chex.assert_trees_all_close(jax.grad(loss(ops.batch_norm), argnums=(0, 1, 2))(x, scale, bias), want,
+                                    rtol=1e-9, atol=1e-9)
+        with pytest.raises(ValueError, match="bn backward"):
+            with ops.use_bn_backward("fused"):
+                pass
+        # affine=False (no scale or bias): the same gradient with scale 1 and bias 0
+        g0 = jax.grad(lambda x: jnp.sum(jnp.tanh(ops.batch_norm(x)) * w))(x)
+        g1 = jax.grad(lambda x: jnp.sum(jnp.tanh(_plain_batch_norm(x, 1.0, 0.0)) * w))(x)
+        chex.assert_trees_all_close(g0, g1, rtol=1e-9, atol=1e-9)
+
+
 def test_conv_macs_and_tree_size():
     assert ops.conv_macs(8, 8, 4, 6, 3) == 8 * 8 * 6 * 4 * 9
     assert ops.conv_macs(8, 8, 4, 6, 3, groups=2) == 8 * 8 * 6 * 2 * 9
