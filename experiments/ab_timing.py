@@ -8,9 +8,9 @@ Each variant (`KEY=VALUE`, several joined by `+`) builds its own engine (default
 seed 0, bundled images, one chunk of all `--limit` architectures) with the variant's trace-time
 switches active while its programs compile; then the variants score the same architectures in
 turn, `--reps` rounds (A B A B ...), so a shared CPU whose speed drifts during the run slows
-every variant alike. Printed per variant: compile and first-pass seconds, ms/arch of each
-round, the median and the minimum, and the largest relative score difference from the first
-variant (a variant that computes the same function in another order moves scores at the
+every variant alike. Printed per variant: programs, compile and prepare seconds, ms/arch of
+each round (the first includes each program's first run), the median and the minimum, and the
+largest relative score difference from the first variant (a variant that computes the same function in another order moves scores at the
 float-noise level; see docs/results.md for how large that is per space).
 
 Keys: `bn_backward` (`custom` | `autodiff`: `eproxy_jax.nn.ops.use_bn_backward`) and `conv_impl`
@@ -63,8 +63,9 @@ def max_rel_diff(a, b) -> float | None:
     return float(np.max(np.abs(b[ok] / a[ok] - 1))) if ok.any() else None
 
 
-def build(space, v: dict, encs, images):
-    """An engine compiled under the variant's switches (every bucket the draw needs)."""
+def build(space, setting, v: dict, encs, images):
+    """An engine whose programs (every bucket the draw needs) were compiled under the variant's
+    switches."""
     import numpy as np
 
     from eproxy_jax.engine import Engine
@@ -72,14 +73,10 @@ def build(space, v: dict, encs, images):
     with contextlib.ExitStack() as stack:
         if "bn_backward" in v:
             stack.enter_context(ops.use_bn_backward(v["bn_backward"]))
-        eng = Engine(space, seeds=(0,), images=images, chunk=len(encs), conv_impl=v.get("conv_impl"))
-        t = time.perf_counter()
-        if eng.bucketed:     # one architecture per bucket compiles that bucket's program
-            _, first = np.unique(np.asarray(space.bucket_of(encs)), return_index=True)
-            eng.score(encs[np.sort(first)])
-        else:
-            eng.score(encs[:1])
-        return eng, time.perf_counter() - t
+        eng = Engine(space, setting, seeds=(0,), images=images, chunk=len(encs), conv_impl=v.get("conv_impl"))
+        for b in (np.unique(np.asarray(space.bucket_of(encs))).tolist() if eng.bucketed else [None]):
+            eng.compile(b)
+        return eng
 
 
 def main(argv=None) -> int:
@@ -93,12 +90,14 @@ def main(argv=None) -> int:
     ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args(argv)
+    from eproxy_jax.setting import ProxySetting
     from spaces import SpaceError, load_space
     try:
         space = load_space(args.space, **dict(args.space_option))
+        setting = ProxySetting.for_space(space)   # the space's default; refused where it does not fit
         from eproxy_jax.cli.bench import sample_encodings
         encs, _ = sample_encodings(space, args.limit, None, args.sample_seed, args.bucket)
-    except (SpaceError, TypeError, ValueError, OSError) as e:
+    except (SpaceError, TypeError, ValueError, OSError) as e:   # SettingError is a ValueError
         ap.error(str(e).splitlines()[0] if str(e) else type(e).__name__)
     import numpy as np
 
@@ -112,9 +111,9 @@ def main(argv=None) -> int:
           f"{args.reps} rounds", flush=True)
     built = []
     for v in args.variants:
-        eng, first = build(space, v, encs, imgs)
+        eng = build(space, setting, v, encs, imgs)
         built.append(eng)
-        print(f"{label(v)}: compile {eng.compile_s:.1f} s, prepare {eng.prepare_s:.1f} s, first pass {first:.1f} s",
+        print(f"{label(v)}: {eng.programs} program(s), compile {eng.compile_s:.1f} s, prepare {eng.prepare_s:.1f} s",
               flush=True)
     times = [[] for _ in built]
     scores = [None] * len(built)

@@ -34,6 +34,12 @@ def test_unknown_space_exits_2(capsys):
     assert e.value.code == 2 and "nb999" in capsys.readouterr().err
 
 
+def test_a_default_setting_the_network_cannot_take_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:     # one stack: one feature map for the default's 3 branches
+        ab_timing.main(["nb101", "--variants", "bn_backward=custom,bn_backward=autodiff", "--space-option", "stacks=1"])
+    assert e.value.code == 2 and "branches" in capsys.readouterr().err
+
+
 def test_max_rel_diff_skips_non_finite_and_zero():
     assert math.isclose(ab_timing.max_rel_diff([1.0, 2.0, float("inf"), 0.0], [1.001, 1.99, float("inf"), 5.0]),
                         0.005, rel_tol=1e-9)

@@ -282,7 +282,6 @@ def test_batch_norm():
                                 rtol=1e-4, atol=1e-4)
 
 
-
 def _plain_batch_norm(x, scale, bias):
     """The forward formula differentiated by JAX (the reference for the custom VJP)."""
     mean = jnp.mean(x, axis=(0, 1, 2), keepdims=True)
