@@ -22,8 +22,9 @@ CELLS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_c
          "|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|none~2|",
          "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|"]
 # measured 9.7e-5 on the 2-core CPU (tiny NB201, five cells, arch_vmap 2 against 1), 1.6e-4 since the
-# batched targets (2026-12-04), both under XLA's default build
-VMAP_RTOL = 5e-4
+# batched targets (2026-12-04), both under XLA's default build; 1.3e-3 on an AMD EPYC with AVX-512
+# (2026-12-05, the same code): the vmapped program's reduction order depends on the instruction set
+VMAP_RTOL = 3e-3
 
 
 def _cli_setting():
@@ -63,6 +64,7 @@ def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, cli_
     np.testing.assert_array_equal(eng.score(encs[order])[:, 0], reference[order])
     for company in ([3], [1, 3, 4], [2, 2, 0]):                    # alone (padded), others, repeated
         np.testing.assert_array_equal(eng.score(encs[company])[:, 0], reference[company])
+
 
 
 def _vmapped_vs_mapped() -> float:
