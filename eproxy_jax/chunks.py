@@ -7,7 +7,7 @@ or vmapped groups), and `compile_program` builds the program ahead of time under
 `Lowering`.
 
 A `Lowering` holds the trace-time choices: how convolutions lower, whether edges may be
-vmapped over architectures, BatchNorm's mode and 64-bit floats. The layers read these while
+vmapped over architectures, BatchNorm's mode, 64-bit floats and whether stages of cells unroll. The layers read these while
 they are traced (`nn.ops`, `nn.edge_groups`), so they must be fixed while a program is traced
 and part of what identifies it. Here they are a frozen value given to `compile_program`, which
 traces and compiles under it once (AOT): the executable it returns never retraces, so no later
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .nn import edge_groups, ops
+from .nn import edge_groups, layers, ops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,23 +38,32 @@ class Lowering:
       edges, `nn.edge_groups`) or not (architectures through `lax.map`: plain switches);
     - `bn_mode`: 'train' (batch statistics) or 'affine' (the peer proxies' BN-free network);
     - `x64`: trace with 64-bit floats on (True: synflow's and the parameter count's products)
-      or off (False); None leaves the process's setting.
+      or off (False); None leaves the process's setting;
+    - `scan_unroll`: 'loop' (one loop body per stage of identical cells) or 'full' (the cells
+      written out: no stacked residuals, a longer compile; `nn.layers.stage_scan`).
     """
 
     conv_impl: str = "custom"
     archs_batched: bool = False
     bn_mode: str = "train"
     x64: bool | None = None
+    scan_unroll: str = "full"
 
     def __post_init__(self):
         if self.conv_impl not in ops.CONV_IMPLS:
             raise ValueError(f"conv_impl must be one of {ops.CONV_IMPLS}, got {self.conv_impl!r}")
         if self.bn_mode not in ops.BN_MODES:
             raise ValueError(f"bn_mode must be one of {ops.BN_MODES}, got {self.bn_mode!r}")
+        if self.scan_unroll not in layers.SCAN_UNROLLS:
+            raise ValueError(f"scan_unroll must be one of {layers.SCAN_UNROLLS}, got {self.scan_unroll!r}")
 
     @classmethod
     def for_archs(cls, arch_vmap: int, conv_impl: str | None = None, **kw) -> "Lowering":
-        """The lowering of a program that runs `arch_vmap` architectures vmapped together."""
+        """The lowering of a program that runs `arch_vmap` architectures vmapped together. One
+        at a time (the CPU default), stages of cells are written out: 6-10 % faster per
+        architecture on paper-size NB201 / NB101, the same scores, a longer compile
+        (docs/results.md, 'Levers tried against the profile'); vmapped, they loop."""
+        kw.setdefault("scan_unroll", "full" if arch_vmap == 1 else "loop")
         return cls(conv_impl=conv_impl or default_conv_impl(arch_vmap), archs_batched=arch_vmap > 1, **kw)
 
     @contextlib.contextmanager
@@ -62,7 +71,7 @@ class Lowering:
         """The layers' trace-time switches set to this lowering for the block."""
         x64 = contextlib.nullcontext() if self.x64 is None else jax.enable_x64(self.x64)
         with ops.use_conv_impl(self.conv_impl), ops.use_bn_mode(self.bn_mode), \
-                edge_groups.archs_batched(self.archs_batched), x64:
+                edge_groups.archs_batched(self.archs_batched), layers.use_scan_unroll(self.scan_unroll), x64:
             yield
 
 

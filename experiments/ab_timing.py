@@ -13,13 +13,15 @@ each round (the first includes each program's first run), the median and the min
 largest relative score difference from the first variant (a variant that computes the same function in another order moves scores at the
 float-noise level; see docs/results.md for how large that is per space).
 
-Keys: `bn_backward` (`custom` | `autodiff`: `eproxy_jax.nn.ops.use_bn_backward`) and `conv_impl`
+Keys: `bn_backward` (`custom` | `autodiff`: `eproxy_jax.nn.ops.use_bn_backward`), `scan_unroll`
+(`loop` | `full`: `eproxy_jax.chunks.Lowering.scan_unroll`, the stages' cell loops) and `conv_impl`
 (`custom` | `xla` | `im2col`: the engine's convolution lowering). The persistent compilation
 cache is off, so compile seconds are real. `--json FILE` writes the rows."""
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eproxy_jax.cli.args import ScriptParser, nonneg, positive, space_option  # noqa: E402
 
-KEYS = {"bn_backward": ("custom", "autodiff"), "conv_impl": ("custom", "xla", "im2col")}
+KEYS = {"bn_backward": ("custom", "autodiff"), "conv_impl": ("custom", "xla", "im2col"), "scan_unroll": ("loop", "full")}
 
 
 def parse_variants(text: str) -> list:
@@ -74,6 +76,8 @@ def build(space, setting, v: dict, encs, images):
         if "bn_backward" in v:
             stack.enter_context(ops.use_bn_backward(v["bn_backward"]))
         eng = Engine(space, setting, seeds=(0,), images=images, chunk=len(encs), conv_impl=v.get("conv_impl"))
+        if "scan_unroll" in v:     # the engine's own choice is part of its lowering
+            eng.lowering = dataclasses.replace(eng.lowering, scan_unroll=v["scan_unroll"])
         for b in (np.unique(np.asarray(space.bucket_of(encs))).tolist() if eng.bucketed else [None]):
             eng.compile(b)
         return eng

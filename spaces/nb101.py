@@ -43,7 +43,7 @@ from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space, arch_json
 from eproxy_jax.nn.edge_groups import make_edge
-from eproxy_jax.nn.layers import BNParams, Kernel
+from eproxy_jax.nn.layers import BNParams, Kernel, stage_scan
 
 OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 ABSENT = 3
@@ -282,8 +282,7 @@ class NB101Net(nn.Module):
                 c *= 2
             x = Cell(c_in, c, self.feeders, name=f"stack{s}_first")(x, enc)
             if self.cells_per_stack > 1:
-                stage = nn.scan(ScanCell, variable_axes={"params": 0}, split_rngs={"params": True},
-                                in_axes=nn.broadcast, length=self.cells_per_stack - 1)
+                stage = stage_scan(ScanCell, self.cells_per_stack - 1, in_axes=nn.broadcast)
                 x, _ = stage(c, self.feeders, name=f"stack{s}")(x, enc)
             feats.append(ops.resize_nearest(x, self.target_size))
         return tuple(reversed(feats))

@@ -26,7 +26,7 @@ from eproxy_jax.nn import ops
 from . import SpaceError
 from .base import Space
 from eproxy_jax.nn.edge_groups import make_edge
-from eproxy_jax.nn.layers import BatchNorm, Kernel, Linear
+from eproxy_jax.nn.layers import BatchNorm, Kernel, Linear, stage_scan
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmark order
@@ -181,8 +181,7 @@ class NB201Net(nn.Module):
             cs = c * 2 ** s
             if s > 0:
                 x = ResBlock(cs // 2, cs, name=f"reduce{s}")(x)
-            stage = nn.scan(ScanCell, variable_axes={"params": 0}, split_rngs={"params": True},
-                            in_axes=nn.broadcast, length=self.cells_per_stage)
+            stage = stage_scan(ScanCell, self.cells_per_stage, in_axes=nn.broadcast)
             x, _ = stage(cs, name=f"stage{s}")(x, enc)
             feats.append(ops.resize_nearest(x, self.target_size))
         return tuple(reversed(feats))

@@ -4,6 +4,7 @@ names: `kernel` (+ `bias`) is a conv or dense layer, `scale` / `bias` a normalis
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from . import ops
@@ -70,3 +71,28 @@ def padded_width(w: int) -> int:
     while size < w:
         size = size * 3 // 2 if (size & (size - 1)) == 0 else size * 4 // 3
     return size
+
+
+SCAN_UNROLLS = ("loop", "full")
+_scan_unroll = ["full"]
+
+
+def use_scan_unroll(name: str):
+    """Trace-time choice of how `stage_scan` runs a stage's cells, for code traced inside the
+    block: `full` (default) the cell written out `length` times, `loop` one loop body for all
+    of them (`lax.scan`'s `unroll`). The same function either way (the same scores, bit for bit,
+    on paper-size NB201 and NB101); `full` keeps no stacked residuals and compiles longer. Set
+    through `eproxy_jax.chunks.Lowering.scan_unroll` (programs that run one architecture at a
+    time unroll; vmapped ones loop). Clears JAX's caches on a change, as `ops.use_bn_mode` does."""
+    return ops._use(_scan_unroll, name, SCAN_UNROLLS, "scan unroll", on_change=jax.clear_caches)
+
+
+def stage_scan(target, length: int, **kwargs):
+    """`nn.scan` over `length` copies of the module class `target`, parameters stacked on
+    axis 0 (a stage of identical cells), unrolled or not as `use_scan_unroll` says; the
+    parameter tree is the same either way. For short stages: unrolled, the compile grows
+    with `length`."""
+    unroll = length if _scan_unroll[0] == "full" else 1
+    return nn.scan(target, variable_axes=kwargs.pop("variable_axes", {"params": 0}),
+                   split_rngs=kwargs.pop("split_rngs", {"params": True}), length=length,
+                   unroll=max(unroll, 1), **kwargs)

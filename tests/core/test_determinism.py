@@ -3,6 +3,7 @@ path (arch_vmap 1: lax.map over a chunk's architectures) gives each architecture
 score whatever shares its chunk, in whatever order, whatever the chunk size, --limit, --shard or
 resume; the vmapped path (arch_vmap > 1) stays within VMAP_RTOL of it."""
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -66,6 +67,21 @@ def test_bit_identical_whatever_the_chunk_its_company_and_order(tiny_space, cli_
         np.testing.assert_array_equal(eng.score(encs[company])[:, 0], reference[company])
 
 
+
+def test_unrolled_stages_score_as_the_loop(cli_setting, tiny_images, encs):
+    """The CPU default (one architecture at a time) writes each stage's cells out
+    (`Lowering.scan_unroll` 'full'); the loop it replaced gives the same scores (bit for bit
+    on the paper-size NB201 and NB101 programs, 2026-12-05). Vmapped programs keep the loop."""
+    from spaces import load_space
+    sp = load_space("nb201", channels=4, cells_per_stage=2, input_size=16)   # two cells per stage
+    eng = Engine(sp, cli_setting, [0], tiny_images, chunk=2)
+    assert eng.lowering.scan_unroll == "full"
+    loop = Engine(sp, cli_setting, [0], tiny_images, chunk=2)
+    loop.lowering = dataclasses.replace(loop.lowering, scan_unroll="loop")
+    got, want = eng.score(encs[:2])[:, 0], loop.score(encs[:2])[:, 0]
+    assert np.isfinite(want).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert Engine(sp, cli_setting, [0], tiny_images, chunk=2, arch_vmap=2).lowering.scan_unroll == "loop"
 
 def _vmapped_vs_mapped() -> float:
     """Max relative difference of the vmapped path (arch_vmap 2, chunk 4) from lax.map (chunk 1)

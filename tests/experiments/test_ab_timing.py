@@ -15,6 +15,8 @@ def test_variants_parse_and_label():
     got = ab_timing.parse_variants("bn_backward=autodiff,bn_backward=custom+conv_impl=im2col")
     assert got == [{"bn_backward": "autodiff"}, {"bn_backward": "custom", "conv_impl": "im2col"}]
     assert [ab_timing.label(v) for v in got] == ["bn_backward=autodiff", "bn_backward=custom+conv_impl=im2col"]
+    assert ab_timing.parse_variants("scan_unroll=loop,scan_unroll=full") == [{"scan_unroll": "loop"},
+                                                                              {"scan_unroll": "full"}]
 
 
 @pytest.mark.parametrize("text,msg", [("bn_backward=custom", "at least two"), ("bn=custom,bn=autodiff", "KEY=VALUE"),
