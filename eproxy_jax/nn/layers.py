@@ -4,7 +4,6 @@ names: `kernel` (+ `bias`) is a conv or dense layer, `scale` / `bias` a normalis
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from . import ops
@@ -83,8 +82,14 @@ def use_scan_unroll(name: str):
     of them (`lax.scan`'s `unroll`). The same function either way (the same scores, bit for bit,
     on paper-size NB201 and NB101); `full` keeps no stacked residuals and compiles longer. Set
     through `eproxy_jax.chunks.Lowering.scan_unroll` (programs that run one architecture at a
-    time unroll; vmapped ones loop). Clears JAX's caches on a change, as `ops.use_bn_mode` does."""
-    return ops._use(_scan_unroll, name, SCAN_UNROLLS, "scan unroll", on_change=jax.clear_caches)
+    time unroll; vmapped ones loop).
+
+    Unlike the conv and BN switches this one does not clear JAX's caches: a trace kept by
+    function identity (a `lax.switch` branch, a checkpointed edge) lies inside a cell, never
+    around a stage, and a program traced under the other choice computes the same function.
+    (Clearing on every change recompiled the jitted helpers after each vmapped program and
+    retraced functions that promise one trace.)"""
+    return ops._use(_scan_unroll, name, SCAN_UNROLLS, "scan unroll")
 
 
 def stage_scan(target, length: int, **kwargs):
