@@ -7,8 +7,9 @@ or vmapped groups), and `compile_program` builds the program ahead of time under
 `Lowering`.
 
 A `Lowering` holds the trace-time choices: how convolutions lower, whether edges may be
-vmapped over architectures, BatchNorm's mode, 64-bit floats and whether stages of cells unroll. The layers read these while
-they are traced (`nn.ops`, `nn.edge_groups`), so they must be fixed while a program is traced
+vmapped over architectures, BatchNorm's mode, 64-bit floats and whether stages of cells
+unroll. The layers read these while they are traced (`nn.ops`, `nn.edge_groups`,
+`nn.layers`), so they must be fixed while a program is traced
 and part of what identifies it. Here they are a frozen value given to `compile_program`, which
 traces and compiles under it once (AOT): the executable it returns never retraces, so no later
 call can run a program traced under other choices. Only `Lowering.active` sets the layers'
