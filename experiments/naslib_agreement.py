@@ -3,7 +3,7 @@
     eproxy compare nb301 --truth experiments/data/naslib_zc_nb301.json.gz --limit 100 \
         --proxies plain,l2_norm,grasp,epe_nas,snip,grad_norm,jacob_cov,synflow,params,flops \
         --out OUT --json
-    python experiments/naslib_agreement.py OUT/scores.csv [--naslib experiments/data/naslib_zc_nb301.json.gz]
+    python experiments/naslib_agreement.py OUT/scores.csv[.gz] [--naslib experiments/data/naslib_zc_nb301.json.gz]
 
 For every proxy column of `scores.csv` that NASLib also computed (their `jacov` is our
 `jacob_cov`): Spearman between our values and NASLib's over the same genotypes, and each
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the rows to this file")
     args = ap.parse_args(argv)
     try:
-        with open(args.scores) as f:
+        opener = gzip.open if str(args.scores).endswith(".gz") else open
+        with opener(args.scores, "rt") as f:
             rows = list(csv.DictReader(ln for ln in f if not ln.startswith("#")))
         naslib = load_naslib(Path(args.naslib))
     except (OSError, ValueError, KeyError) as e:

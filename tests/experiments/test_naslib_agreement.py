@@ -49,3 +49,15 @@ def test_unknown_genotype_exits_with_one_line(tmp_path):
     with pytest.raises(SystemExit) as e:
         na.main([str(tmp_path / "missing.csv")])
     assert e.value.code == 2
+
+
+def test_reads_a_gzipped_scores_file(tmp_path, capsys):
+    """The results folders ship `scores.csv.gz`: read as it is."""
+    import gzip
+    naslib = na.load_naslib(na.DEFAULT)
+    keys = list(naslib)[:6]
+    path = _scores(tmp_path, keys, {"plain": [naslib[k]["plain"] for k in keys]})
+    gz = tmp_path / "scores.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert na.main([str(gz)]) == 0
+    assert "| plain | 6 | 1.000 |" in capsys.readouterr().out
