@@ -4,6 +4,7 @@ programs, and the wait for the first result, beside the authors' per-architectur
     python experiments/cpu_bench.py                          # nb201 (40 cells), nb101 (8 cells)
     python experiments/cpu_bench.py --spaces nb201,nb301,transnas-micro --limit 16
     python experiments/cpu_bench.py --spaces nb201 --limit 4 --space-option nb201:channels=4
+    python experiments/cpu_bench.py --workers 2     # eproxy score --workers 2: one process per core
 
 Each space runs `eproxy score SPACE --limit N --json --quiet` twice in a subprocess: `cold`
 with an empty persistent compilation cache, then `warm` with the cache the cold run filled
@@ -47,13 +48,14 @@ QUICK = {"nb201": ["channels=4", "cells_per_stage=1", "input_size=16"],
 QUICK_SETTING = '{"c_out": [8, 8, 8], "c_last": [8, 8, 8]}'
 
 
-def run_once(space: str, limit: int, options: list, cache: Path, setting: str | None, timeout: float) -> dict:
+def run_once(space: str, limit: int, options: list, cache: Path, setting: str | None, timeout: float,
+             workers: int = 1) -> dict:
     """One `eproxy score` in a subprocess; its JSON line plus the wall time to the first
     stored result (from the results file's modification time) and the whole wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.csv"
         cmd = [sys.executable, "-m", "eproxy_jax", "score", space, "--limit", str(limit), "--json", "--quiet",
-               "--out", str(out), "--cache-dir", str(cache)]
+               "--out", str(out), "--cache-dir", str(cache), "--workers", str(workers)]
         for o in options:
             cmd += ["--space-option", o]
         if setting:
@@ -97,13 +99,14 @@ def _rows(path: Path) -> int:
 
 
 def table(rows: list) -> str:
-    head = ("| space | archs | phase | programs | prepare + compile s | first result s | ms/arch | "
-            "reference ms/arch | ratio | machine probe s |\n|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| space | archs | phase | workers | programs | prepare + compile s | first result s | ms/arch | "
+            "reference ms/arch | ratio | machine probe s |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         ref = REFERENCE_MS.get(r["space"]) if not r.get("options") else None
         ratio = f"{r['ms_per_arch'] / ref:.2f}" if ref else "-"
-        lines.append(f"| {r['space']} | {r['n']} | {r['phase']} | {r['programs']} | {r['compile_s']:.1f} | "
+        lines.append(f"| {r['space']} | {r['n']} | {r['phase']} | {r.get('workers', 1)} | {r['programs']} | "
+                     f"{r['compile_s']:.1f} | "
                      f"{r['first_result_s']:.1f} | {r['ms_per_arch']:,.0f} | {f'{ref:,.0f}' if ref else '-'} | {ratio} | "
                      f"{r.get('probe_s', '-')} |")
     return "\n".join(lines)
@@ -118,6 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="the tests' tiny networks and setting (checks the script)")
     ap.add_argument("--out", default="cpu_bench.jsonl", help="JSON lines, one per (space, phase); resumed")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per eproxy run (default 3600)")
+    ap.add_argument("--workers", type=int, default=1, help="eproxy score --workers (default 1: one process)")
     args = ap.parse_args(argv)
     spaces = [s for s in args.spaces.split(",") if s]
     options = {}
@@ -128,20 +132,22 @@ def main(argv=None) -> int:
         options.setdefault(space, []).append(kv)
     out = Path(args.out)
     done = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()] if out.exists() else []
-    have = {(r["space"], r["phase"], tuple(r.get("options", []))) for r in done}
+    have = {(r["space"], r["phase"], tuple(r.get("options", [])), r.get("workers", 1)) for r in done}
     rows = list(done)
     for space in spaces:
         opts = options.get(space, []) + (QUICK.get(space, []) if args.quick else [])
         limit = args.limit or DEFAULT_LIMIT.get(space, 16)
         with tempfile.TemporaryDirectory() as cache:
             for phase in ("cold", "warm"):
-                if (space, phase, tuple(opts)) in have:
+                if (space, phase, tuple(opts), args.workers) in have:
                     print(f"{space} {phase}: already in {out}", file=sys.stderr)
                     continue
                 print(f"{space} {phase}: eproxy score {space} --limit {limit} ...", file=sys.stderr, flush=True)
                 probe = machine_probe()
-                res = run_once(space, limit, opts, Path(cache), QUICK_SETTING if args.quick else None, args.timeout)
-                row = {"space": space, "phase": phase, "options": opts, "n": res["n"], "programs": res["programs"],
+                res = run_once(space, limit, opts, Path(cache), QUICK_SETTING if args.quick else None, args.timeout,
+                               args.workers)
+                row = {"space": space, "phase": phase, "options": opts, "workers": args.workers, "n": res["n"],
+                       "programs": res["programs"],
                        "compile_s": res["compile_s"], "prepare_s": res["prepare_s"], "ms_per_arch": res["ms_per_arch"],
                        "first_result_s": res["first_result_s"], "wall_s": res["process_wall_s"],
                        "compiles": res.get("compiles"), "cache_hits": res.get("cache_hits"), "probe_s": probe,
@@ -151,7 +157,7 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(f"  {row['ms_per_arch']:,.0f} ms/arch, compile {row['compile_s']:.1f} s, "
                       f"first result {row['first_result_s']:.1f} s", file=sys.stderr, flush=True)
-    print(table([r for r in rows if r["space"] in spaces]))
+    print(table([r for r in rows if r["space"] in spaces and r.get("workers", 1) == args.workers]))
     return 0
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .. import runguard, runlock
 from .args import nonneg, positive
-from .common import (add_engine, add_images, add_run, add_sample, add_truth, default_results_path, enable_cache,
-                     finite, make_engine, pending, prepare_run, rank_fields, top_text, validate_scoring)
+from .common import (UsageError, add_engine, add_images, add_run, add_sample, add_truth, default_results_path,
+                     enable_cache, finite, make_engine, pending, prepare_run, rank_fields, top_text, validate_scoring)
+from .score_workers import WorkerError, resolve_workers, workers_arg
 
 
 def add_parser(sub):
@@ -34,6 +35,9 @@ def add_parser(sub):
     s.add_argument("--shard", type=_shard, metavar="I/N",
                    help="score only the I-th (0-based) of N disjoint slices of the architectures (many hosts; "
                    "combine with eproxy merge)")
+    s.add_argument("--workers", type=workers_arg, default=1, metavar="N",
+                   help="CPU: score in N worker processes, one per core ('auto': one per usable core); more "
+                   "architectures per second than one process on all cores (default 1)")
     add_run(s)
     return s
 
@@ -81,12 +85,19 @@ def cmd_score(args, pre: dict) -> int:
     meta = run.meta(seeds, dataset)
     shard = f"_shard{args.shard[0]}of{args.shard[1]}" if args.shard else ""
     out = Path(args.out) if args.out else default_results_path(args.space, dataset, meta, shard)
+    worker_spec = {"space": args.space, "config": run.config, "setting": pre["setting"],
+                   "max_branches": len(space.feature_channels)}
     with runlock.hold(out):
-        return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, (truth, reference), ids,
-                             dataset, run.raw_images, t0)
+        try:
+            return _score_locked(args, ResultStore(out, meta, seeds), space, setting, encs, (truth, reference), ids,
+                                 dataset, run.raw_images, t0, worker_spec)
+        except WorkerError as e:
+            print(f"eproxy score: {e}; finished results are kept in {out}, rerun the same command to resume",
+                  file=sys.stderr)
+            return 1
 
 
-def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_images, t0) -> int:
+def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_images, t0, worker_spec) -> int:
     """`eproxy score` with its results file locked: score what it lacks, report. `truths`:
     (the scored architectures' truth, the whole table's, in which percentiles are read)."""
     import numpy as np
@@ -104,7 +115,9 @@ def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_i
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     engine_mod.CompileCounter.install()
     compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
-    timing = _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images)
+    workers = resolve_workers(args.workers, len(todo), jax.default_backend())
+    timing = _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images,
+                            dict(worker_spec, workers=workers, cache_dir=cache))
 
     mean, per_seed, diverged = store.scores(ids)
     mean = np.asarray(mean)
@@ -120,7 +133,7 @@ def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_i
         "setting_name": store.meta["setting_name"],
         # scoring programs (one per shape bucket used) and all XLA compilations of this run
         # (persistent-cache hits are counted apart)
-        "programs": timing["programs"], "devices": timing["devices"],
+        "programs": timing["programs"], "devices": timing["devices"], "workers": timing.get("workers", 1),
         "compiles": engine_mod.CompileCounter.compiles - compiles0,
         "cache_hits": engine_mod.CompileCounter.cache_hits - hits0,
     }
@@ -136,15 +149,18 @@ def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_i
     return 0
 
 
-def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images) -> dict:
-    """Score the architectures `todo` (indices into `ids`) into the store; the engine's timing."""
+def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images, worker_spec) -> dict:
+    """Score the architectures `todo` (indices into `ids`) into the store, in this process or in
+    `worker_spec["workers"]` worker processes; the engine's timing."""
     timing = {"score_s": 0.0, "compile_s": 0.0, "prepare_s": 0.0, "programs": 0, "devices": None}
     if not todo:
         return timing
     from .. import engine as engine_mod
     from .. import images as images_mod
-    eng = make_engine(engine_mod, args, space, setting, store.seeds, images_mod.normalise(raw_images),
-                      seed_batching=args.seed_batching)
+    images = images_mod.normalise(raw_images)
+    n_workers = worker_spec.pop("workers")
+    eng = None if n_workers > 1 else make_engine(engine_mod, args, space, setting, store.seeds, images,
+                                                 seed_batching=args.seed_batching)
     sub_ids = [ids[i] for i in todo]
     sign = -1.0 if args.lower_is_better else 1.0  # the file keeps the metric as given
     sub_truth = [sign * float(truth[i]) for i in todo] if truth is not None else None
@@ -155,11 +171,29 @@ def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_imag
     from tqdm import tqdm
     bar = tqdm(total=len(todo), desc=f"eproxy {args.space}", unit="arch", file=sys.stderr,
                disable=args.quiet, dynamic_ncols=True)
-    def compiling(i, n, archs):   # the first wait of a run is never silent
+    def compiling(i, n, archs, who=""):   # the first wait of a run is never silent
         if not args.quiet:
-            bar.write(f"eproxy {args.space}: compiling program {i}/{n} ({archs} architecture{'s' * (archs != 1)}) ...",
-                      file=sys.stderr)
+            bar.write(f"eproxy {args.space}: {who}compiling program {i}/{n} ({archs} architecture{'s' * (archs != 1)})"
+                      " ...", file=sys.stderr)
 
+    if n_workers > 1:
+        if args.devices not in (None, 1):
+            raise UsageError("--workers runs on the CPU, one device per worker: leave out --devices")
+        spec = dict(worker_spec, seeds=list(store.seeds),
+                    engine={"chunk": args.chunk, "arch_vmap": args.arch_vmap, "conv_impl": args.conv_impl,
+                            "seed_batching": args.seed_batching})
+        from .score_workers import score_in_workers
+        sub = encs[todo]
+        from ..space_protocol import is_bucketed
+        buckets = space.bucket_of(sub) if is_bucketed(space) else [0] * len(sub)
+        if not args.quiet:
+            bar.write(f"eproxy {args.space}: {len(todo)} architectures over {n_workers} worker processes",
+                      file=sys.stderr)
+        try:
+            return score_in_workers(n_workers, spec, images, sub, buckets, save, progress=bar,
+                                    on_compile=lambda w, i, n, archs: compiling(i, n, archs, f"worker {w + 1}: "))
+        finally:
+            bar.close()
     try:
         eng.score(encs[todo], on_chunk=save, progress=bar, on_compile=compiling)
     finally:
