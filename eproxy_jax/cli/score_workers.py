@@ -143,7 +143,10 @@ def score_in_workers(n: int, spec: dict, images, encs, buckets, on_chunk, progre
                     if procs[w].wait() != 0:
                         raise WorkerError(f"worker {w + 1}/{n} failed: {_last_line(errs[w])}")
                     continue
-                event = json.loads(line)
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:   # a library's stray print, not the protocol
+                    continue
                 if "chunk" in event:
                     pos = parts[w][np.asarray(event["chunk"], np.int64)]
                     on_chunk(pos, np.asarray(event["scores"], np.float32).reshape(len(pos), -1))

@@ -65,6 +65,7 @@ def test_a_failing_worker_is_one_error_after_its_finished_chunks(tmp_path, monke
     (tmp_path / "fake_worker.py").write_text(textwrap.dedent("""
         import json, sys
         print(json.dumps({"compiling": [1, 1, 2]}), flush=True)
+        print("a library's stray line", flush=True)
         print(json.dumps({"chunk": [0, 1], "scores": [[1.5], [float("inf")]]}), flush=True)
         sys.stderr.write("Traceback ...\\nRuntimeError: out of memory\\n")
         sys.exit(3)
