@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import runguard, runlock
 from .args import nonneg, positive
-from .common import (UsageError, add_engine, add_images, add_run, add_sample, add_truth, default_results_path,
+from .common import (add_engine, add_images, add_run, add_sample, add_truth, default_results_path,
                      enable_cache, finite, make_engine, pending, prepare_run, rank_fields, top_text, validate_scoring)
 from .score_workers import WorkerError, resolve_workers, workers_arg
 
@@ -36,8 +36,8 @@ def add_parser(sub):
                    help="score only the I-th (0-based) of N disjoint slices of the architectures (many hosts; "
                    "combine with eproxy merge)")
     s.add_argument("--workers", type=workers_arg, default=1, metavar="N",
-                   help="CPU: score in N worker processes, one per core ('auto': one per usable core); more "
-                   "architectures per second than one process on all cores (default 1)")
+                   help="CPU: score in N worker processes, one per core ('auto': one per usable core); faster "
+                   "than one process for networks of small ops (NB201, NB301), not for NB101 (default 1)")
     add_run(s)
     return s
 
@@ -115,9 +115,9 @@ def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_i
     device = f"{jax.default_backend()}:{jax.devices()[0].device_kind}"
     engine_mod.CompileCounter.install()
     compiles0, hits0 = engine_mod.CompileCounter.compiles, engine_mod.CompileCounter.cache_hits
-    workers = resolve_workers(args.workers, len(todo), jax.default_backend())
-    timing = _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images,
-                            dict(worker_spec, workers=workers, cache_dir=cache))
+    workers = resolve_workers(args.workers, len(todo), jax.default_backend(), args.devices)
+    timing = _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images, workers,
+                            dict(worker_spec, cache_dir=cache))
 
     mean, per_seed, diverged = store.scores(ids)
     mean = np.asarray(mean)
@@ -149,18 +149,16 @@ def _score_locked(args, store, space, setting, encs, truths, ids, dataset, raw_i
     return 0
 
 
-def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images, worker_spec) -> dict:
+def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_images, n_workers, worker_spec) -> dict:
     """Score the architectures `todo` (indices into `ids`) into the store, in this process or in
-    `worker_spec["workers"]` worker processes; the engine's timing."""
+    `n_workers` worker processes (`worker_spec`: what a worker needs beyond the arguments); the
+    engine's timing."""
     timing = {"score_s": 0.0, "compile_s": 0.0, "prepare_s": 0.0, "programs": 0, "devices": None}
     if not todo:
         return timing
     from .. import engine as engine_mod
     from .. import images as images_mod
     images = images_mod.normalise(raw_images)
-    n_workers = worker_spec.pop("workers")
-    eng = None if n_workers > 1 else make_engine(engine_mod, args, space, setting, store.seeds, images,
-                                                 seed_batching=args.seed_batching)
     sub_ids = [ids[i] for i in todo]
     sign = -1.0 if args.lower_is_better else 1.0  # the file keeps the metric as given
     sub_truth = [sign * float(truth[i]) for i in todo] if truth is not None else None
@@ -176,25 +174,11 @@ def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_imag
             bar.write(f"eproxy {args.space}: {who}compiling program {i}/{n} ({archs} architecture{'s' * (archs != 1)})"
                       " ...", file=sys.stderr)
 
-    if n_workers > 1:
-        if args.devices not in (None, 1):
-            raise UsageError("--workers runs on the CPU, one device per worker: leave out --devices")
-        spec = dict(worker_spec, seeds=list(store.seeds),
-                    engine={"chunk": args.chunk, "arch_vmap": args.arch_vmap, "conv_impl": args.conv_impl,
-                            "seed_batching": args.seed_batching})
-        from .score_workers import score_in_workers
-        sub = encs[todo]
-        from ..space_protocol import is_bucketed
-        buckets = space.bucket_of(sub) if is_bucketed(space) else [0] * len(sub)
-        if not args.quiet:
-            bar.write(f"eproxy {args.space}: {len(todo)} architectures over {n_workers} worker processes",
-                      file=sys.stderr)
-        try:
-            return score_in_workers(n_workers, spec, images, sub, buckets, save, progress=bar,
-                                    on_compile=lambda w, i, n, archs: compiling(i, n, archs, f"worker {w + 1}: "))
-        finally:
-            bar.close()
     try:
+        if n_workers > 1:
+            return _score_in_workers(args, space, store.seeds, images, encs[todo], n_workers, worker_spec, save, bar,
+                                     compiling)
+        eng = make_engine(engine_mod, args, space, setting, store.seeds, images, seed_batching=args.seed_batching)
         eng.score(encs[todo], on_chunk=save, progress=bar, on_compile=compiling)
     finally:
         bar.close()
@@ -202,6 +186,21 @@ def _score_pending(args, store, space, setting, encs, truth, ids, todo, raw_imag
     # prepare is a compile of its own plus a tiny run
     return {"score_s": eng.score_s, "compile_s": eng.compile_s + eng.prepare_s, "prepare_s": eng.prepare_s,
             "programs": eng.programs, "devices": eng.devices}
+
+
+def _score_in_workers(args, space, seeds, images, encs, n_workers, worker_spec, save, bar, compiling) -> dict:
+    """`encs` scored in `n_workers` worker processes (`score_workers`), each with the engine
+    options of this run; their timing."""
+    from ..space_protocol import is_bucketed
+    from .score_workers import score_in_workers
+    spec = dict(worker_spec, seeds=list(seeds),
+                engine={"chunk": args.chunk, "arch_vmap": args.arch_vmap, "conv_impl": args.conv_impl,
+                        "seed_batching": args.seed_batching})
+    buckets = space.bucket_of(encs) if is_bucketed(space) else [0] * len(encs)
+    if not args.quiet:
+        bar.write(f"eproxy {args.space}: {len(encs)} architectures over {n_workers} worker processes", file=sys.stderr)
+    return score_in_workers(n_workers, spec, images, encs, buckets, save, progress=bar,
+                            on_compile=lambda w, i, n, archs: compiling(i, n, archs, f"worker {w + 1}: "))
 
 
 def _report(r: dict):

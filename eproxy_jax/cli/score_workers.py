@@ -3,8 +3,10 @@ pinned to its own share of the cores.
 
 XLA:CPU runs one architecture's many small operations one after another and spreads each over
 the process's cores; at the proxy's sizes that spreading costs more than it gains. N processes
-on one core each score more architectures per second than one process on N cores
-(docs/results.md, 'Worker processes': 1.3x on two cores for NB201 and NB101). Each worker
+on one core each score more architectures per second than one process on N cores where a cell
+is many small operations (docs/results.md, 'Worker processes': on two cores 1.26-1.37x for
+NB201, 1.18-1.24x for NB301; NB101's large convolutions already use every core, and it is not
+faster). Each worker
 compiles the programs its architectures need (the persistent compilation cache shares them
 between workers and runs) and sends its scores back chunk by chunk; this process writes them to
 the results file, so an interrupted run keeps every finished chunk and resumes as usual.
@@ -51,14 +53,17 @@ def usable_cores() -> list:
         return list(range(os.cpu_count() or 1))
 
 
-def resolve_workers(value, n_todo: int, backend: str) -> int:
+def resolve_workers(value, n_todo: int, backend: str, devices=None) -> int:
     """How many worker processes a run starts (1: score in this process). UsageError where
-    more are asked for than this process has cores, or workers on an accelerator."""
+    more are asked for than this process has cores, or workers on an accelerator or beside
+    `--devices` (one device per worker)."""
     if value in (None, 1):
         return 1
     cores = usable_cores()
     if backend != "cpu":
         raise UsageError(f"--workers is for CPU runs; this one runs on {backend} (use --arch-vmap there)")
+    if devices not in (None, 1):
+        raise UsageError("--workers runs on the CPU, one device per worker: leave out --devices")
     n = len(cores) if value == "auto" else int(value)
     if n > len(cores):
         raise UsageError(f"--workers {n}: this process may use {len(cores)} CPU core(s)")

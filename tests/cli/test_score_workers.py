@@ -49,6 +49,9 @@ def test_resolve_workers():
         score_workers.resolve_workers(2, 10, "gpu")
     with pytest.raises(UsageError, match="may use"):
         score_workers.resolve_workers(cores + 1, 10, "cpu")
+    with pytest.raises(UsageError, match="leave out --devices"):
+        score_workers.resolve_workers(2, 10, "cpu", devices=2)
+    assert score_workers.resolve_workers(1, 10, "cpu", devices=2) == 1
 
 
 def test_split_deals_every_bucket_evenly():
