@@ -13,9 +13,9 @@ projection of the input if the input->output edge exists.
 Architecture as data: every cell is padded to 7 vertex slots (a pruned cell's interior
 vertices keep their order, its output moves to slot 6, unused slots are absent), and every
 vertex is computed at a fixed width with its real channel count as a mask (weights, BN and
-sums see zeros outside it; the output concatenation is a gather). Nothing compiles per
-cell; `adapt_params` rescales the initial weights to their real fans, so the masked
-network starts from what the exact-shape network would draw.
+sums see zeros outside it; the output concatenation writes each vertex at its traced
+offset). Nothing compiles per cell; `adapt_params` rescales the initial weights to their
+real fans, so the masked network starts from what the exact-shape network would draw.
 
 A vertex's op and each input projection (into a vertex, onto the output) are data too:
 `lax.switch`es, which under `vmap` over cells run each conv only for the cells that use it
@@ -160,8 +160,7 @@ def max_pool_same(x, window: int, stride: int):
     out = -(-h // stride)
     pad = max((out - 1) * stride + window - h, 0)
     lo, hi = pad // 2, pad - pad // 2
-    return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1),
-                             ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    return ops.max_pool(x, window, stride, ((lo, hi), (lo, hi)))
 
 
 def vertex_width(channels: int, feeders: int) -> int:
@@ -199,6 +198,24 @@ _maybe_projection = make_edge((
 ), group_ops=(1,), remat=False)
 
 
+def _concat_feeders(outs, feeds, vc, c: int):
+    """The output: the feeding vertices' real channels side by side, `[..., c]`.
+
+    Each slot's output (`wv` wide, zero beyond its real width, as the masks leave it) is
+    written whole at its offset into a buffer `c + wv` wide, slots in order: a later slot
+    overwrites the zero tail of the one before, so every written value is exact and the
+    gradient is a slice (a gather and its scatter-add before: 8-9 % of NB101's CPU time)."""
+    wv = outs[0].shape[-1]
+    widths = jnp.where(feeds > 0, vc, 0)
+    offsets = jnp.cumsum(widths) - widths
+    buf = jnp.zeros(outs[0].shape[:-1] + (c + wv,), outs[0].dtype)
+    zero = jnp.int32(0)
+    for t, o in enumerate(outs):
+        o = jnp.where(feeds[t] > 0, o, jnp.zeros_like(o))
+        buf = lax.dynamic_update_slice(buf, o, (zero, zero, zero, offsets[t].astype(jnp.int32)))
+    return buf[..., :c]
+
+
 class Cell(nn.Module):
     """One NB101 module at `channels` output channels from `c_in` input channels, the
     architecture (`enc [54]`) as data. Vertices are `vertex_width(channels, feeders)` wide
@@ -234,16 +251,8 @@ class Cell(nn.Module):
             outs.append(_vertex_op(acc, op_ids[t - 1], {
                 "conv3": w3[t - 1], "bn3": slot_bn(bn3, t - 1), "conv1": w1[t - 1], "bn1": slot_bn(bn1, t - 1),
                 "c": vc[t - 1]}))
-        # output: concatenation of the feeding vertices' real channels, as a gather
         feeds = adj[1:V - 1, V - 1]
-        widths = jnp.where(feeds > 0, vc, 0)
-        offsets = jnp.cumsum(widths) - widths
-        j = jnp.arange(c)
-        cat = jnp.zeros(x0.shape[:3] + (c,), x0.dtype)
-        for t in range(1, V - 1):
-            sel = (j >= offsets[t - 1]) & (j < offsets[t - 1] + widths[t - 1])
-            idx = jnp.clip(j - offsets[t - 1], 0, wv - 1)
-            cat = cat + jnp.where(sel, jnp.take(outs[t], idx, axis=-1), 0.0)
+        cat = _concat_feeders(outs[1:], feeds, vc, c)
         use_proj = (adj[0, V - 1] > 0) | (jnp.sum(feeds) == 0)
         p = _maybe_projection(x0, use_proj.astype(jnp.int32), {"kernel": wo, "bn": bno, "c": jnp.int32(c)})
         return cat + p

@@ -43,6 +43,7 @@ def _value_and_grads(x, w, g, stride, padding, dilation):
 # (kernel, stride, dilation, input size, padding); None = 'same' default
 CONV_CASES = [  # covers k 1/3/5/7, stride 1/2, dilation 1/2, odd/even sizes, explicit padding
     (1, 2, 1, 9, None),
+    (1, 1, 1, 8, None),   # a matmul on the default path (`_pointwise`)
     (3, 1, 1, 9, None),
     (3, 2, 2, 8, None),
     (5, 1, 2, 8, None),
@@ -106,6 +107,14 @@ def test_use_conv_impl_rejects_unknown_and_restores():
     with ops.use_conv_impl("im2col"):
         assert ops._conv_impl[0] == "im2col"
     assert ops._conv_impl[0] == "custom"
+
+
+def test_pointwise_conv_lowers_to_a_matmul():
+    """The default path's 1x1 convolution is a dot in its program and in its gradient's."""
+    x, w = _rand(0, 2, 8, 8, 3), _rand(1, 1, 1, 3, 5)
+    f = jax.jit(jax.grad(lambda x, w: jnp.sum(ops.conv2d(x, w) ** 2), argnums=(0, 1)))
+    hlo = f.lower(x, w).as_text()
+    assert "convolution" not in hlo and "dot_general" in hlo
 
 
 def test_conv2d_rejects_non_square_kernel():
@@ -231,6 +240,49 @@ def test_avg_pool_border_divides_by_real_pixels():
     np.testing.assert_allclose(got, 1.0, rtol=1e-6)  # every window averages only ones
     inc = np.asarray(ops.avg_pool(x, 3, 1, 1, count_include_pad=True))
     assert abs(inc[0, 0, 0, 0] - 4 / 9) < 1e-6 and abs(inc[0, 0, 2, 0] - 6 / 9) < 1e-6
+
+
+def _tied(shape, seed):
+    """Post-ReLU-like values on a coarse grid: many windows with tied maxima (zeros, repeats)."""
+    rng = np.random.default_rng(seed)
+    x = np.maximum(rng.standard_normal(shape), 0) * (rng.random(shape) < 0.7)
+    return jnp.asarray(np.round(x * 4) / 4, jnp.float32)
+
+
+@pytest.mark.parametrize("window,stride,pads,size", [
+    (3, 1, ((1, 1), (1, 1)), 8),      # NB101 vertex / DARTS max_pool_3x3
+    (2, 2, ((0, 0), (0, 0)), 8),      # NB101 stack downsampling
+    (3, 2, ((1, 1), (1, 1)), 9),      # anynet stem pool, odd size
+    (2, 2, ((0, 1), (0, 1)), 7),      # TF 'same', asymmetric
+    (5, 1, ((2, 2), (2, 2)), 6),
+])
+def test_max_pool_is_reduce_window_bit_for_bit(window, stride, pads, size):
+    """Value and gradient equal XLA's `reduce_window` max and its autodiff to the last bit,
+    ties included (the first maximum of a window takes the gradient), also under vmap."""
+    x = _tied((3, 2, size, size, 4), 0)
+    ref = lambda v: lax.reduce_window(v, -jnp.inf, lax.max, (1, window, window, 1),  # noqa: E731
+                                      (1, stride, stride, 1), ((0, 0),) + pads + ((0, 0),))
+    new = lambda v: ops.max_pool(v, window, stride, pads)  # noqa: E731
+    g = jnp.asarray(np.random.default_rng(1).standard_normal(jax.eval_shape(ref, x[0]).shape), jnp.float32)
+    for f in (ref, new):
+        chex.assert_shape(f(x[0]), g.shape)
+    np.testing.assert_array_equal(np.asarray(jax.jit(new)(x[0])), np.asarray(ref(x[0])))
+    grads = [jax.jit(jax.vmap(jax.grad(lambda v, f=f: jnp.vdot(f(v), g))))(x) for f in (ref, new)]
+    np.testing.assert_array_equal(np.asarray(grads[1]), np.asarray(grads[0]))
+    assert np.count_nonzero(np.asarray(grads[1])) > 0
+
+
+def test_max_pool_second_order_matches_reduce_window():
+    """Reverse-over-reverse (grasp's Hessian-gradient product) through the pool."""
+    x = _tied((2, 6, 6, 3), 2) + jnp.linspace(0, 1e-3, 2 * 6 * 6 * 3).reshape(2, 6, 6, 3)
+    v = jnp.asarray(np.random.default_rng(3).standard_normal(x.shape), jnp.float32)
+    ref = lambda u: lax.reduce_window(u, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 1, 1, 1),  # noqa: E731
+                                      ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+    def hvp(f):
+        return jax.grad(lambda u: jnp.vdot(jax.grad(lambda w: jnp.sum(f(w) ** 2))(u), v))(x)
+    np.testing.assert_allclose(np.asarray(hvp(lambda u: ops.max_pool(u, 3, 1, 1))), np.asarray(hvp(ref)),
+                               rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_in,n_out,expected", [

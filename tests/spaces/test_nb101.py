@@ -173,6 +173,31 @@ def test_masked_network_equals_exact_build(space, table):
                 np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-3, atol=2e-3)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_output_concatenation_is_exact_and_its_gradient_a_slice(seed):
+    """`_concat_feeders` puts the feeding vertices' real channels side by side, bit for bit,
+    and routes the gradient back to exactly those channels (non-feeders and tails get 0)."""
+    rng = np.random.default_rng(seed)
+    c, k = 12, int(rng.integers(1, 6))
+    wv = nb101.vertex_width(c, k)
+    feeds = np.zeros(5, np.int32)
+    feeds[rng.choice(5, k, replace=False)] = 1
+    vc = np.where(feeds > 0, c // k + (np.cumsum(feeds) - feeds < c % k), rng.integers(1, wv + 1, 5)).astype(np.int32)
+    outs = [np.where(np.arange(wv) < vc[t], rng.standard_normal((2, 3, 3, wv)), 0.0).astype(np.float32) for t in range(5)]
+    want = np.concatenate([outs[t][..., :vc[t]] for t in range(5) if feeds[t]], axis=-1)
+    f = jax.jit(lambda o, fd, v: nb101._concat_feeders(o, fd, v, c))
+    np.testing.assert_array_equal(np.asarray(f(outs, feeds, vc)), want)
+    g = rng.standard_normal(want.shape).astype(np.float32)
+    grads = jax.grad(lambda o: jnp.vdot(f(o, feeds, vc), g))(outs)
+    off = 0
+    for t in range(5):
+        expect = np.zeros_like(outs[t])
+        if feeds[t]:
+            expect[..., :vc[t]] = g[..., off:off + vc[t]]
+            off += vc[t]
+        np.testing.assert_array_equal(np.asarray(grads[t]), expect)
+
+
 def test_initial_weights_rescaled_to_real_fans(space, table):
     encs, _ = table
     e = encs[7]
