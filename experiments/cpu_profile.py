@@ -6,6 +6,10 @@ statistics, masks and selects, gathers, pooling, control flow, runtime overhead)
     python experiments/cpu_profile.py nb101 --limit 8 --chunk 4
     python experiments/cpu_profile.py nb301 --limit 8 --json > nb301.json
     python experiments/cpu_profile.py transnas-micro --limit 16 --space-option input_size=32
+    python experiments/cpu_profile.py nb101 --bucket 2 --limit 4     # one program, by HLO op
+
+`--bucket K` draws only from one shape bucket (one program), so the HLO instruction names
+are one program's (they repeat between programs). Convolutions are split by kernel size.
 
 The architectures are the `--limit` draw of `eproxy score` (sample seed 0). They are scored
 once to compile and warm up, then again under the profiler; only the second pass is read.
@@ -34,18 +38,33 @@ from eproxy_jax.cli.args import ScriptParser, nonneg, positive, space_option  # 
 
 _INSTR = re.compile(r'\s*(?:ROOT )?%?([\w.\-]+) = .*? ([a-z][\w\-]*)\(')
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
+_COMP = re.compile(r'^(?:ENTRY )?%?([\w.\-]+) \(.*\{\s*$')
+_WINDOW = re.compile(r'convolution\(.*window=\{size=(\w+)')
+_CALLS = re.compile(r'calls=%([\w.\-]+)')
 _SKIP = ("ThreadpoolListener", "end: ", "ThunkExecutor::Execute (wait")
 
 
 def hlo_index(texts) -> dict:
-    """{instruction name: (opcode, op_name)} over the optimized HLO of every program."""
+    """{instruction name: (opcode, op_name, window)} over the optimized HLO of every program;
+    `window` the convolution's kernel size ("3x3") where the instruction is a convolution or a
+    fusion whose computation holds one, else "". Instruction names repeat between programs
+    (NB101's buckets): `--bucket` profiles one program where that matters."""
     out = {}
     for text in texts:
+        bodies, name = {}, None
+        for line in text.splitlines():                 # computation name -> its windows
+            head = _COMP.match(line)
+            if head:
+                name = head.group(1)
+            elif name and (w := _WINDOW.search(line)):
+                bodies.setdefault(name, w.group(1))
         for line in text.splitlines():
             m = _INSTR.match(line)
             if m:
                 op = _OP_NAME.search(line)
-                out[m.group(1)] = (m.group(2), op.group(1) if op else "")
+                own, calls = _WINDOW.search(line), _CALLS.search(line)
+                window = own.group(1) if own else bodies.get(calls.group(1), "") if calls else ""
+                out[m.group(1)] = (m.group(2), op.group(1) if op else "", window)
     return out
 
 
@@ -74,13 +93,13 @@ def _short(op_name: str) -> str:
     return "/".join(parts[-4:])
 
 
-def kind_of(opcode: str, op_name: str) -> str:
-    """A coarse kind from the opcode and the JAX op path."""
+def kind_of(opcode: str, op_name: str, window: str = "") -> str:
+    """A coarse kind from the opcode, the JAX op path and a convolution's kernel size."""
     leaf = op_name.rsplit("/", 1)[-1]
     where = ("backward" if "transpose(" in op_name else
              "recomputed" if "rematted_computation" in op_name else "forward")
     if opcode == "convolution" or "conv_general_dilated" in leaf:
-        return f"convolution ({where})"
+        return f"convolution {window} ({where})" if window else f"convolution ({where})"
     if opcode == "dot" or leaf.startswith("dot_general"):
         return f"matmul ({where})"
     if opcode in ("while", "conditional", "call"):
@@ -146,18 +165,23 @@ def main(argv=None):
     ap.add_argument("--chunk", type=positive("--chunk"), default=4)
     ap.add_argument("--dataset", default=None)
     ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--bucket", type=positive("--bucket"), help="draw only from this shape bucket (e.g. nb101's 1-5)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
     args = ap.parse_args(argv)
     from spaces import SpaceError, load_space
     try:
         sp = load_space(args.space, **dict(args.space_option))
         encs, truth = sp.load_truth(args.dataset)
+        if args.bucket is not None:
+            from eproxy_jax.cli.bench import sample_encodings
+            encs, _ = sample_encodings(sp, args.limit, None, args.sample_seed, args.bucket)
     except (SpaceError, TypeError, ValueError, OSError) as e:
         ap.error(str(e).splitlines()[0] if str(e) else type(e).__name__)
     import numpy as np
     from eproxy_jax.cli.common import draw_limit
     from eproxy_jax.engine import Engine
-    encs, _ = draw_limit(encs, truth, args.limit, args.sample_seed)
+    if args.bucket is None:
+        encs, _ = draw_limit(encs, truth, args.limit, args.sample_seed)
     eng = Engine(sp, chunk=args.chunk)
     t = time.perf_counter()
     eng.score(encs)

@@ -72,10 +72,15 @@ def _max_pool_bwd(k, s, pads, res, g):
         taken = taken | hit
         parts.append(jnp.where(hit, g, jnp.zeros_like(g)))
     o1, o2 = y.shape[1], y.shape[2]
+    hp, wp = xp.shape[1], xp.shape[2]
     dxp = jnp.zeros(xp.shape, g.dtype)
     for t in reversed(range(k * k)):
         i, j = divmod(t, k)
-        dxp = dxp.at[:, i: i + (o1 - 1) * s + 1: s, j: j + (o2 - 1) * s + 1: s, :].add(parts[t])
+        if s == 1:     # placed by a pad, not a scatter: XLA fuses the k*k pads and adds into one loop
+            dxp = dxp + lax.pad(parts[t], jnp.zeros((), g.dtype), ((0, 0, 0), (i, hp - i - o1, 0), (j, wp - j - o2, 0),
+                                                                   (0, 0, 0)))
+        else:          # strided: a pad with interior zeros measured 7x slower than the scatter
+            dxp = dxp.at[:, i: i + (o1 - 1) * s + 1: s, j: j + (o2 - 1) * s + 1: s, :].add(parts[t])
     (l1, _), (l2, _) = pads
     return (dxp[:, l1: l1 + x.shape[1], l2: l2 + x.shape[2], :],)
 

@@ -29,15 +29,42 @@ def test_hlo_index_and_kinds():
 """
     index = cpu_profile.hlo_index([hlo])
     assert index["conv_general_dilated.3"][0] == "convolution"
-    assert index["select_fusion"] == ("fusion", "jit(f)/jvp(NB101Net)/select_n")
-    assert index["while.7"] == ("while", "")
-    assert cpu_profile.kind_of(*index["conv_general_dilated.3"]) == "convolution (backward)"
+    assert index["select_fusion"] == ("fusion", "jit(f)/jvp(NB101Net)/select_n", "")
+    assert index["while.7"] == ("while", "", "")
+    assert cpu_profile.kind_of(*index["conv_general_dilated.3"]) == "convolution 3x3 (backward)"
     assert cpu_profile.kind_of(*index["select_fusion"]) == "masks and selects"
     assert cpu_profile.kind_of(*index["while.7"]) == "control flow (own dispatch)"
     assert cpu_profile.kind_of("fusion", "a/checkpoint/rematted_computation/conv_general_dilated") == \
         "convolution (recomputed)"
 
 
+def test_a_fused_convolution_takes_its_computations_kernel_size():
+    hlo = """
+%fused_computation.38 (param_0: f32[16,8,8,4], param_1: f32[1,1,4,8]) -> f32[16,8,8,8] {
+  %param_0 = f32[16,8,8,4]{3,2,1,0} parameter(0)
+  %convolution.1 = f32[16,8,8,8]{3,2,1,0} convolution(%param_0, %param_1), window={size=1x1}, dim_labels=b01f_01io->b01f
+}
+
+ENTRY %main.9 (p: f32[16,8,8,4]) -> f32[16,8,8,8] {
+  %ynn_fusion.38 = f32[16,8,8,8]{3,2,1,0} fusion(%p, %w), kind=kCustom, calls=%fused_computation.38, metadata={op_name="jit(f)/jvp(NB101Net)/conv_general_dilated"}
+  ROOT %add.2 = f32[16,8,8,8]{3,2,1,0} add(%ynn_fusion.38, %ynn_fusion.38), metadata={op_name="jit(f)/jvp(NB101Net)/add"}
+}
+"""
+    index = cpu_profile.hlo_index([hlo])
+    assert index["ynn_fusion.38"] == ("fusion", "jit(f)/jvp(NB101Net)/conv_general_dilated", "1x1")
+    assert index["add.2"][2] == ""
+    assert cpu_profile.kind_of(*index["ynn_fusion.38"]) == "convolution 1x1 (forward)"
+
+
 def test_short_paths_keep_the_module_scope_and_op():
     path = "jit(run)/while/body/closed_call/transpose(jvp(NB101Net))/while/body/stack0/cell/cond/branch_0_fun/mul"
     assert cpu_profile._short(path) == "stack0/cell/branch_0_fun/mul"
+
+
+def test_bucket_of_a_space_without_buckets_is_one_line_exit_2(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        cpu_profile.main(["nb201", "--bucket", "2", "--limit", "2"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bucket" in err[0]
