@@ -171,8 +171,11 @@ def main(argv=None):
     from spaces import SpaceError, load_space
     try:
         sp = load_space(args.space, **dict(args.space_option))
-        encs, truth = sp.load_truth(args.dataset)
-        if args.bucket is not None:
+        if args.bucket is None:
+            encs, truth = sp.load_truth(args.dataset)
+        elif args.dataset is not None:
+            ap.error("--bucket draws from the space's default truth table: leave out --dataset")
+        else:
             from eproxy_jax.cli.bench import sample_encodings
             encs, _ = sample_encodings(sp, args.limit, None, args.sample_seed, args.bucket)
     except (SpaceError, TypeError, ValueError, OSError) as e:

@@ -14,6 +14,7 @@ import numpy as np
 from jax import lax
 
 from . import pooling
+from .windows import taps as _taps
 
 # re-exported: `ops` is the spaces' one import of array primitives
 avg_pool, max_pool = pooling.avg_pool, pooling.max_pool
@@ -25,14 +26,6 @@ def _conv(x, kernel, stride, pads, dilation):
     return lax.conv_general_dilated(
         x, kernel, window_strides=(stride, stride), padding=pads,
         rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _taps(xp, k, dilation, stride, h_out, w_out):
-    """The k*k shifted, strided views of a padded input that a k x k convolution reads, in
-    kernel (i, j) order: `[n, h_out, w_out, c]` each."""
-    d, s = dilation, stride
-    return [xp[:, i * d: i * d + (h_out - 1) * s + 1: s, j * d: j * d + (w_out - 1) * s + 1: s, :]
-            for i in range(k) for j in range(k)]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .windows import taps
+
 
 def avg_pool(x, window: int, stride: int, padding: int, count_include_pad: bool = False):
     """Average pooling; with count_include_pad=False the border windows divide by the
@@ -41,8 +43,7 @@ def max_pool(x, window: int, stride: int, padding):
 def _pool_views(x, k, s, pads, out_hw):
     (l1, h1), (l2, h2) = pads
     xp = jnp.pad(x, ((0, 0), (l1, h1), (l2, h2), (0, 0)), constant_values=-jnp.inf)
-    o1, o2 = out_hw
-    return xp, [xp[:, i: i + (o1 - 1) * s + 1: s, j: j + (o2 - 1) * s + 1: s, :] for i in range(k) for j in range(k)]
+    return xp, taps(xp, k, 1, s, *out_hw)
 
 
 def _pool_out(x, k, s, pads):

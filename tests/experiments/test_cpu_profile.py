@@ -68,3 +68,12 @@ def test_bucket_of_a_space_without_buckets_is_one_line_exit_2(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bucket" in err[0]
+
+
+def test_bucket_with_dataset_is_one_line_exit_2(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as e:
+        cpu_profile.main(["nb101", "--bucket", "2", "--dataset", "cifar10"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dataset" in err[0]
