@@ -3,6 +3,8 @@ instruction index, and the kinds (no compile: the profile itself is a benchmark,
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -61,19 +63,13 @@ def test_short_paths_keep_the_module_scope_and_op():
     assert cpu_profile._short(path) == "stack0/cell/branch_0_fun/mul"
 
 
-def test_bucket_of_a_space_without_buckets_is_one_line_exit_2(capsys):
-    import pytest
+@pytest.mark.parametrize("argv,says", [
+    (["nb201", "--bucket", "2", "--limit", "2"], "bucket"),          # a space without buckets
+    (["nb101", "--bucket", "2", "--dataset", "cifar10"], "--dataset"),  # --bucket draws from the default table
+])
+def test_bucket_mistakes_are_one_line_exit_2(argv, says, capsys):
     with pytest.raises(SystemExit) as e:
-        cpu_profile.main(["nb201", "--bucket", "2", "--limit", "2"])
+        cpu_profile.main(argv)
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "bucket" in err[0]
-
-
-def test_bucket_with_dataset_is_one_line_exit_2(capsys):
-    import pytest
-    with pytest.raises(SystemExit) as e:
-        cpu_profile.main(["nb101", "--bucket", "2", "--dataset", "cifar10"])
-    assert e.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--dataset" in err[0]
+    assert len(err) == 1 and says in err[0]
