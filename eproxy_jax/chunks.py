@@ -30,6 +30,11 @@ from jax import lax
 from .nn import edge_groups, layers, ops
 
 
+CPU_CONVS = ("ynn", "xla")
+# XLA:CPU's default YNNPACK fusion kinds (jax 0.10.2) without its convolutions
+_YNN_NO_CONV = "LIBRARY_FUSION_TYPE_REDUCE,LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+
+
 @dataclasses.dataclass(frozen=True)
 class Lowering:
     """Trace-time choices of one program (hashable, compared by value).
@@ -41,7 +46,10 @@ class Lowering:
     - `x64`: trace with 64-bit floats on (True: synflow's and the parameter count's products)
       or off (False); None leaves the process's setting;
     - `scan_unroll`: 'loop' (one loop body per stage of identical cells) or 'full' (the cells
-      written out: no stacked residuals, a longer compile; `nn.layers.stage_scan`).
+      written out: no stacked residuals, a longer compile; `nn.layers.stage_scan`);
+    - `cpu_convs`: on a CPU, who runs the convolutions: 'ynn' (XLA:CPU's default, YNNPACK) or
+      'xla' (XLA's own convolution runtime; reductions and matmuls stay with YNNPACK). Not a
+      trace-time choice: a compile option (`compiler_options`), ignored on other backends.
     """
 
     conv_impl: str = "custom"
@@ -49,6 +57,7 @@ class Lowering:
     bn_mode: str = "train"
     x64: bool | None = None
     scan_unroll: str = "full"
+    cpu_convs: str = "ynn"
 
     def __post_init__(self):
         if self.conv_impl not in ops.CONV_IMPLS:
@@ -57,6 +66,8 @@ class Lowering:
             raise ValueError(f"bn_mode must be one of {ops.BN_MODES}, got {self.bn_mode!r}")
         if self.scan_unroll not in layers.SCAN_UNROLLS:
             raise ValueError(f"scan_unroll must be one of {layers.SCAN_UNROLLS}, got {self.scan_unroll!r}")
+        if self.cpu_convs not in CPU_CONVS:
+            raise ValueError(f"cpu_convs must be one of {CPU_CONVS}, got {self.cpu_convs!r}")
 
     @classmethod
     def for_archs(cls, arch_vmap: int, conv_impl: str | None = None, **kw) -> "Lowering":
@@ -75,6 +86,17 @@ class Lowering:
                 edge_groups.archs_batched(self.archs_batched), layers.use_scan_unroll(self.scan_unroll), x64:
             yield
 
+    def compiler_options(self) -> dict:
+        """XLA compile options of the program (per program: the process's XLA_FLAGS stay as
+        they are). `cpu_convs='xla'`: YNNPACK's fusions without the convolutions. YNNPACK ran
+        convolutions of 64 or fewer output channels on one core; XLA's own runtime ran a
+        conv-BN-ReLU training step at NB101's narrow widths 1.3-2x faster, but whole NB101
+        programs only 12 % faster on 43-wide cells and 0-8 % slower on full-width ones, so
+        it is not the default (docs/results.md, 'Who runs the convolutions')."""
+        if self.cpu_convs == "xla" and jax.default_backend() == "cpu":
+            return {"xla_cpu_experimental_ynn_fusion_type": _YNN_NO_CONV}
+        return {}
+
 
 def default_arch_vmap() -> int:
     # measured on an H200 (README): 256 vmapped cells 12.4 ms/arch, 64 -> 15.5, 1 -> 129.5
@@ -92,7 +114,7 @@ def compile_program(fn, lowering: Lowering, *args):
     ahead of time: `(executable, seconds)`. Call the executable with arrays of those shapes."""
     t = time.perf_counter()
     with lowering.active():
-        compiled = jax.jit(fn).lower(*args).compile()
+        compiled = jax.jit(fn).lower(*args).compile(compiler_options=lowering.compiler_options() or None)
     return compiled, time.perf_counter() - t
 
 

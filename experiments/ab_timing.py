@@ -15,7 +15,8 @@ float-noise level; see docs/results.md for how large that is per space).
 
 Keys: `bn_backward` (`custom` | `autodiff`: `eproxy_jax.nn.ops.use_bn_backward`), `scan_unroll`
 (`loop` | `full`: `eproxy_jax.chunks.Lowering.scan_unroll`, the stages' cell loops) and `conv_impl`
-(`custom` | `xla` | `im2col`: the engine's convolution lowering). The persistent compilation
+(`custom` | `xla` | `im2col`: the engine's convolution lowering), `cpu_convs` (`ynn` | `xla`:
+`eproxy_jax.chunks.Lowering.cpu_convs`, who runs the convolutions on a CPU). The persistent compilation
 cache is off, so compile seconds are real. `--json FILE` writes the rows."""
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eproxy_jax.cli.args import ScriptParser, nonneg, positive, space_option  # noqa: E402
 
-KEYS = {"bn_backward": ("custom", "autodiff"), "conv_impl": ("custom", "xla", "im2col"), "scan_unroll": ("loop", "full")}
+KEYS = {"bn_backward": ("custom", "autodiff"), "conv_impl": ("custom", "xla", "im2col"), "scan_unroll": ("loop", "full"),
+        "cpu_convs": ("ynn", "xla")}
 
 
 def parse_variants(text: str) -> list:
@@ -76,8 +78,9 @@ def build(space, setting, v: dict, encs, images):
         if "bn_backward" in v:
             stack.enter_context(ops.use_bn_backward(v["bn_backward"]))
         eng = Engine(space, setting, seeds=(0,), images=images, chunk=len(encs), conv_impl=v.get("conv_impl"))
-        if "scan_unroll" in v:     # the engine's own choice is part of its lowering
-            eng.lowering = dataclasses.replace(eng.lowering, scan_unroll=v["scan_unroll"])
+        for key in ("scan_unroll", "cpu_convs"):     # the engine's own choices are part of its lowering
+            if key in v:
+                eng.lowering = dataclasses.replace(eng.lowering, **{key: v[key]})
         for b in (np.unique(np.asarray(space.bucket_of(encs))).tolist() if eng.bucketed else [None]):
             eng.compile(b)
         return eng

@@ -1,5 +1,7 @@
 """The one chunk runner (`eproxy_jax.chunks`): padded chunks, and programs compiled under an
 explicit `Lowering` that no later call or later program can change."""
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,9 +37,47 @@ def test_lowering_is_a_checked_value():
         Lowering(conv_impl="cudnn")
     with pytest.raises(ValueError, match="bn_mode must be one of"):
         Lowering(bn_mode="eval")
+    with pytest.raises(ValueError, match="cpu_convs must be one of"):
+        Lowering(cpu_convs="onednn")
     cpu = jax.default_backend() == "cpu"
     assert Lowering.for_archs(1) == Lowering("custom" if cpu else "xla", False)
     assert Lowering.for_archs(4, "xla").archs_batched
+
+
+def _ynn_convolutions(hlo: str) -> int:
+    """Convolutions inside YNNPACK fusions of a compiled program's HLO text: the fusions
+    whose backend config says `__ynn_fusion`, and the computations they call."""
+    comps, name = {}, None
+    for line in hlo.splitlines():
+        m = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$", line)
+        if m:
+            name = m.group(1)
+            comps[name] = []
+        elif name is not None:
+            comps[name].append(line)
+    called = [m.group(1) for line in hlo.splitlines() if "__ynn_fusion" in line
+              for m in [re.search(r"calls=%?([\w.\-]+)", line)] if m]
+    return sum("convolution(" in ln for c in called for ln in comps.get(c, []))
+
+
+def _conv_relu(x, w):
+    return jax.nn.relu(ops.conv2d(x, w))
+
+
+def test_cpu_convs_xla_takes_the_convolutions_from_ynnpack():
+    """`cpu_convs='xla'` is a compile option of the program: its convolution is not in a
+    YNNPACK fusion, where XLA:CPU's default puts one of 32 channels, and the values agree."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("a CPU compile option")
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 32)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 32, 32)) * 0.1, jnp.float32)
+    assert Lowering().compiler_options() == {}
+    default, _ = compile_program(_conv_relu, Lowering(), x, w)
+    own, _ = compile_program(_conv_relu, Lowering(cpu_convs="xla"), x, w)
+    if not _ynn_convolutions(default.as_text()):
+        pytest.skip("this XLA:CPU puts no convolution in YNNPACK (the option has nothing to take)")
+    assert _ynn_convolutions(own.as_text()) == 0 and "convolution(" in own.as_text()
+    np.testing.assert_allclose(own(x, w), default(x, w), rtol=1e-5, atol=1e-5)
 
 
 def test_active_sets_every_switch_and_restores_it():
