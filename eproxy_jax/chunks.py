@@ -89,10 +89,10 @@ class Lowering:
     def compiler_options(self) -> dict:
         """XLA compile options of the program (per program: the process's XLA_FLAGS stay as
         they are). `cpu_convs='xla'`: YNNPACK's fusions without the convolutions. YNNPACK ran
-        convolutions of 64 or fewer output channels on one core; XLA's own runtime ran a
-        conv-BN-ReLU training step at NB101's narrow widths 1.3-2x faster, but whole NB101
-        programs only 12 % faster on 43-wide cells and 0-8 % slower on full-width ones, so
-        it is not the default (docs/results.md, 'Who runs the convolutions')."""
+        convolutions of 64 or fewer output channels on one core; with XLA's own runtime whole
+        programs ran 9-16 % faster on NB101's narrow buckets, NB201 and NB301, but 4 % slower
+        on NB101's full-width cells, and scores move at the float-noise level, so it is not
+        the default (docs/results.md, 'Per-architecture times, and who runs the convolutions')."""
         if self.cpu_convs == "xla" and jax.default_backend() == "cpu":
             return {"xla_cpu_experimental_ynn_fusion_type": _YNN_NO_CONV}
         return {}

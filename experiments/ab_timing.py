@@ -97,13 +97,10 @@ def main(argv=None) -> int:
     ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", help="write the rows to this JSON file")
     args = ap.parse_args(argv)
-    from eproxy_jax.setting import ProxySetting
-    from spaces import SpaceError, load_space
-    try:
-        space = load_space(args.space, **dict(args.space_option))
-        setting = ProxySetting.for_space(space)   # the space's default; refused where it does not fit
-        from eproxy_jax.cli.bench import sample_encodings
-        encs, _ = sample_encodings(space, args.limit, None, args.sample_seed, args.bucket)
+    from eproxy_jax.cli.bench import default_draw
+    from spaces import SpaceError
+    try:   # the space's default setting; refused where it does not fit
+        space, setting, encs = default_draw(args.space, args.space_option, args.limit, args.sample_seed, args.bucket)
     except (SpaceError, TypeError, ValueError, OSError) as e:   # SettingError is a ValueError
         ap.error(str(e).splitlines()[0] if str(e) else type(e).__name__)
     import numpy as np

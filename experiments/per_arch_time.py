@@ -34,11 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_bench import REFERENCE_MEAN_MS, REFERENCE_MS  # noqa: E402
 from eproxy_jax.cli.args import ScriptParser, nonneg, positive, space_option  # noqa: E402
 
-PASSES = 28   # 10 forward + 9 x (input gradient + kernel gradient), each about the forward's MACs
-
-
 def train_gflop(macs_per_image: float, images: int, steps: int = 10) -> float:
-    """Analytic GFLOP of `steps` proxy steps (the last one forward only) on `images` images."""
+    """Analytic GFLOP of `steps` proxy steps (the last one forward only) on `images` images:
+    a forward pass per step and an input and a kernel gradient per update, each about the
+    forward's MACs (28 passes for ten steps)."""
     passes = steps + 2 * (steps - 1)
     return 2.0 * macs_per_image * images * passes / 1e9
 
@@ -60,7 +59,8 @@ def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
 
 def summary(space: str, rows: list, peak: float, reference: bool = True) -> dict:
     """Median and mean ms/arch, the authors' figures where the space has them (and `reference`:
-    the paper-size network), the ratios, and the roofline (ms/arch the analytic work needs at `peak` GFLOP/s, mean over the rows)."""
+    the paper-size network), the ratios, and the roofline: the ms/arch the analytic work needs
+    at `peak` GFLOP/s, mean over the rows."""
     import numpy as np
     ms = np.array([r["ms"] for r in rows], float)
     gflop = np.array([r["gflop"] for r in rows], float)
@@ -89,15 +89,14 @@ def table(rows: list, s: dict) -> str:
     return "\n".join(lines)
 
 
-def timed_rows(space, encs, reps: int, log=print) -> list:
+def timed_rows(space, setting, encs, reps: int, log=print) -> list:
     """Per architecture {'bucket', 'gflop', 'ms' (median of `reps` lone scorings), 'rounds_ms'}."""
     import numpy as np
 
     from eproxy_jax import images as images_mod
     from eproxy_jax.engine import Engine
-    from eproxy_jax.setting import ProxySetting
     imgs = images_mod.load(size=space.input_size)
-    eng = Engine(space, ProxySetting.for_space(space), seeds=(0,), images=imgs, chunk=1)
+    eng = Engine(space, setting, seeds=(0,), images=imgs, chunk=1)
     buckets = np.asarray(space.bucket_of(encs)).tolist() if eng.bucketed else [None] * len(encs)
     for b in dict.fromkeys(buckets):                       # every program compiled and run once
         eng.score(encs[buckets.index(b)][None])
@@ -123,23 +122,20 @@ def main(argv=None) -> int:
     ap.add_argument("--space-option", type=space_option, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", help="write the rows and the summary to this JSON file")
     args = ap.parse_args(argv)
+    from eproxy_jax.cli.bench import default_draw
     from eproxy_jax.cli.common import UsageError, check_out_file
-    from eproxy_jax.setting import ProxySetting
-    from spaces import SpaceError, load_space
+    from spaces import SpaceError
     try:
         if args.json:
             check_out_file("--json", args.json)
-        space = load_space(args.space, **dict(args.space_option))
-        ProxySetting.for_space(space)          # refused where the default setting does not fit
-        from eproxy_jax.cli.bench import sample_encodings
-        encs, _ = sample_encodings(space, args.limit, None, args.sample_seed)
+        space, setting, encs = default_draw(args.space, args.space_option, args.limit, args.sample_seed)
     except (UsageError, SpaceError, TypeError, ValueError, OSError) as e:   # SettingError is a ValueError
         ap.error(str(e).splitlines()[0] if str(e) else type(e).__name__)
     log = lambda m: print(m, file=sys.stderr, flush=True)   # noqa: E731
     peak = matmul_gflops()
     log(f"# {args.space}: {len(encs)} archs (sample seed {args.sample_seed}), {args.reps} rounds; "
         f"matmul {peak:,.0f} GFLOP/s")
-    rows = timed_rows(space, encs, args.reps, log)
+    rows = timed_rows(space, setting, encs, args.reps, log)
     s = summary(args.space, rows, peak, reference=not args.space_option)   # options: not the reference's network
     print(table(rows, s))
     if args.json:

@@ -79,6 +79,20 @@ def sample_encodings(space, n: int, nds_dir=None, seed: int = 0, bucket=None):
     return encs, total
 
 
+def default_draw(name: str, options, limit: int, sample_seed: int = 0, bucket=None):
+    """A timing script's inputs: the space `name` with `options` (KEY=VALUE pairs), its default
+    setting and `eproxy score`'s `limit` draw from its truth table (`sample_encodings`), as
+    `(space, setting, encodings)`. A user mistake raises SpaceError, ValueError (SettingError:
+    the default setting does not fit the network), TypeError or OSError."""
+    import spaces
+
+    from ..setting import ProxySetting
+    space = spaces.load_space(name, **dict(options))
+    setting = ProxySetting.for_space(space)
+    encs, _ = sample_encodings(space, limit, None, sample_seed, bucket)
+    return space, setting, encs
+
+
 def bench_space(name: str, n: int, options: dict, nds_dir=None, chunk=None, arch_vmap=None, seed: int = 0) -> dict:
     """Time Eproxy (default setting, one proxy seed) on `n` architectures of one space."""
     import statistics
