@@ -74,8 +74,10 @@ class Lowering:
         """The lowering of a program that runs `arch_vmap` architectures vmapped together. One
         at a time (the CPU default), stages of cells are written out: 6-10 % faster per
         architecture on paper-size NB201 / NB101, the same scores, a longer compile
-        (docs/results.md, 'Levers tried against the profile'); vmapped, they loop."""
+        (docs/results.md, 'Levers tried against the profile'); vmapped, they loop. On a CPU,
+        XLA's own runtime runs the convolutions (`cpu_convs='xla'`, see `compiler_options`)."""
         kw.setdefault("scan_unroll", "full" if arch_vmap == 1 else "loop")
+        kw.setdefault("cpu_convs", "xla")
         return cls(conv_impl=conv_impl or default_conv_impl(arch_vmap), archs_batched=arch_vmap > 1, **kw)
 
     @contextlib.contextmanager
@@ -91,8 +93,9 @@ class Lowering:
         they are). `cpu_convs='xla'`: YNNPACK's fusions without the convolutions. YNNPACK ran
         convolutions of 64 or fewer output channels on one core; with XLA's own runtime whole
         programs ran 9-16 % faster on NB101's narrow buckets, NB201 and NB301, but 4 % slower
-        on NB101's full-width cells, and scores move at the float-noise level, so it is not
-        the default (docs/results.md, 'Per-architecture times, and who runs the convolutions')."""
+        on NB101's full-width cells (a quarter of its cells; -3 % over its table), with scores
+        moved at the float-noise level: the programs' default since scoring version 6
+        (`for_archs`; docs/results.md, 'Per-architecture times, and who runs the convolutions')."""
         if self.cpu_convs == "xla" and jax.default_backend() == "cpu":
             return {"xla_cpu_experimental_ynn_fusion_type": _YNN_NO_CONV}
         return {}

@@ -40,7 +40,8 @@ def test_lowering_is_a_checked_value():
     with pytest.raises(ValueError, match="cpu_convs must be one of"):
         Lowering(cpu_convs="onednn")
     cpu = jax.default_backend() == "cpu"
-    assert Lowering.for_archs(1) == Lowering("custom" if cpu else "xla", False)
+    assert Lowering.for_archs(1) == Lowering("custom" if cpu else "xla", False, cpu_convs="xla")
+    assert Lowering.for_archs(1, cpu_convs="ynn").cpu_convs == "ynn"
     assert Lowering.for_archs(4, "xla").archs_batched
 
 
