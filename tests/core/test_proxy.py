@@ -1,4 +1,5 @@
 """The proxy score and the batch engine on a tiny NB201."""
+import dataclasses
 import os
 
 import chex
@@ -11,7 +12,8 @@ import pytest
 from eproxy_jax import proxy
 from eproxy_jax.engine import Engine
 from eproxy_jax.setting import ProxySetting
-from conftest import DATA
+from conftest import DATA, TINY_SPACE
+from ynn import convolutions_in_ynn
 
 
 def _ctx(space, setting, images, seed=0):
@@ -182,6 +184,22 @@ def test_engine_im2col_convs_agree(tiny_space, tiny_setting, tiny_images, jitted
     ref = np.array([float(score(ctx, tiny_setting, e, 0.0)) for e in sample_encodings[:2]])
     eng = Engine(tiny_space, tiny_setting, [0], tiny_images, chunk=2, arch_vmap=2, conv_impl="im2col")
     np.testing.assert_allclose(eng.score(sample_encodings[:2])[:, 0], ref, rtol=3e-3)
+
+
+def test_engine_programs_run_cpu_convolutions_in_xla(tiny_setting, tiny_images):
+    """Scoring version 6: on a CPU the engine compiles with `cpu_convs='xla'`
+    (`Lowering.for_archs`), so YNNPACK runs no convolution of a scoring program."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("a CPU compile option")
+    from spaces import load_space
+    space = load_space("nb201", **{**TINY_SPACE, "channels": 32})   # YNNPACK takes convs of >= 32 channels
+    engines = [Engine(space, tiny_setting, [0], tiny_images, chunk=1) for _ in range(2)]
+    assert engines[0].lowering.cpu_convs == "xla"
+    engines[1].lowering = dataclasses.replace(engines[1].lowering, cpu_convs="ynn")
+    own, ynn = (e.compile().as_text() for e in engines)
+    if not convolutions_in_ynn(ynn):
+        pytest.skip("this XLA:CPU puts no convolution in YNNPACK (the default has nothing to take)")
+    assert convolutions_in_ynn(own) == 0 and "convolution(" in own
 
 
 def test_engine_respects_a_disabled_cache():

@@ -1,6 +1,5 @@
 """The one chunk runner (`eproxy_jax.chunks`): padded chunks, and programs compiled under an
 explicit `Lowering` that no later call or later program can change."""
-import re
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +10,7 @@ from jax import lax
 from eproxy_jax import chunks
 from eproxy_jax.chunks import Lowering, compile_program
 from eproxy_jax.nn import edge_groups, ops
+from ynn import convolutions_in_ynn
 
 
 def test_padded_chunks_cover_every_position_once_padded_and_masked():
@@ -45,22 +45,6 @@ def test_lowering_is_a_checked_value():
     assert Lowering.for_archs(4, "xla").archs_batched
 
 
-def _ynn_convolutions(hlo: str) -> int:
-    """Convolutions inside YNNPACK fusions of a compiled program's HLO text: the fusions
-    whose backend config says `__ynn_fusion`, and the computations they call."""
-    comps, name = {}, None
-    for line in hlo.splitlines():
-        m = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{\s*$", line)
-        if m:
-            name = m.group(1)
-            comps[name] = []
-        elif name is not None:
-            comps[name].append(line)
-    called = [m.group(1) for line in hlo.splitlines() if "__ynn_fusion" in line
-              for m in [re.search(r"calls=%?([\w.\-]+)", line)] if m]
-    return sum("convolution(" in ln for c in called for ln in comps.get(c, []))
-
-
 def _conv_relu(x, w):
     return jax.nn.relu(ops.conv2d(x, w))
 
@@ -75,9 +59,9 @@ def test_cpu_convs_xla_takes_the_convolutions_from_ynnpack():
     assert Lowering().compiler_options() == {}
     default, _ = compile_program(_conv_relu, Lowering(), x, w)
     own, _ = compile_program(_conv_relu, Lowering(cpu_convs="xla"), x, w)
-    if not _ynn_convolutions(default.as_text()):
+    if not convolutions_in_ynn(default.as_text()):
         pytest.skip("this XLA:CPU puts no convolution in YNNPACK (the option has nothing to take)")
-    assert _ynn_convolutions(own.as_text()) == 0 and "convolution(" in own.as_text()
+    assert convolutions_in_ynn(own.as_text()) == 0 and "convolution(" in own.as_text()
     np.testing.assert_allclose(own(x, w), default(x, w), rtol=1e-5, atol=1e-5)
 
 
