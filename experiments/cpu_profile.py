@@ -157,6 +157,17 @@ def profile(eng, encs, trace_dir) -> dict:
             "top_ops": top}
 
 
+def untraced_note(wall_ms: float, busy_ms: float) -> str | None:
+    """A warning when the traced op time falls well short of the wall time (both per
+    architecture): work that emits no trace events, whose time the kinds' shares leave out. On a
+    CPU that is XLA's own convolution runtime (Eigen's thread pool; the engine's default since
+    scoring version 6, `Lowering.cpu_convs`)."""
+    if wall_ms <= 0 or busy_ms >= 0.75 * wall_ms:
+        return None
+    return (f"# note: the traced ops add up to {100 * busy_ms / wall_ms:.0f} % of the wall time; the rest emits no "
+            "trace events (on a CPU: XLA's own convolution runtime), so the shares are of the traced ops only")
+
+
 def main(argv=None):
     ap = ScriptParser(prog="cpu_profile.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("space")
@@ -199,6 +210,9 @@ def main(argv=None):
     print(f"# {args.space} {res['options'] or ''}: {res['archs']} archs, {res['programs']} program(s), "
           f"warm {res['wall_ms_per_arch']:,.0f} ms/arch under the profiler (busy {res['busy_ms_per_arch']:,.0f} "
           f"ms/arch summed over threads); first pass {res['first_pass_s']} s incl. compile {res['compile_s']} s")
+    note = untraced_note(res["wall_ms_per_arch"], res["busy_ms_per_arch"])
+    if note:
+        print(note)
     print("| kind | ms/arch | share | largest (JAX op path: ms/arch) |\n|---|---|---|---|")
     for k in res["kinds"]:
         big = "; ".join(f"`{b['where']}` {b['ms_per_arch']:,.0f}" for b in k["largest"])

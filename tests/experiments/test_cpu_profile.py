@@ -73,3 +73,10 @@ def test_bucket_mistakes_are_one_line_exit_2(argv, says, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0]
+
+
+def test_untraced_time_is_flagged():
+    assert cpu_profile.untraced_note(10_456.0, 4_630.0).startswith("# note: the traced ops add up to 44 %")
+    assert cpu_profile.untraced_note(1_000.0, 1_500.0) is None      # both cores busy, all traced
+    assert cpu_profile.untraced_note(1_000.0, 750.0) is None
+    assert cpu_profile.untraced_note(0.0, 0.0) is None
