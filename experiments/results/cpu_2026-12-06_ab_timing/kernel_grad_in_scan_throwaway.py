@@ -1,7 +1,9 @@
 # throwaway: a 3x3 conv-bn-relu training step inside a 10-step scan, conv_impl custom vs xla,
-# under cpu_convs=xla (the v6 default), 32 px, 64 and 43 channels, batch 16
+# under cpu_convs=xla (the v6 default), batch 16: 43 and 64 channels at 32 px, 128 at 16 px.
+# Run from anywhere: python experiments/results/cpu_2026-12-06_ab_timing/kernel_grad_in_scan_throwaway.py
 import sys, time
-sys.path.insert(0, "/work/main")
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))   # the checkout
 import jax, jax.numpy as jnp, numpy as np
 from eproxy_jax.nn import ops
 from eproxy_jax.chunks import Lowering, compile_program
