@@ -47,9 +47,10 @@ class Lowering:
       or off (False); None leaves the process's setting;
     - `scan_unroll`: 'loop' (one loop body per stage of identical cells) or 'full' (the cells
       written out: no stacked residuals, a longer compile; `nn.layers.stage_scan`);
-    - `cpu_convs`: on a CPU, who runs the convolutions: 'ynn' (XLA:CPU's default, YNNPACK) or
-      'xla' (XLA's own convolution runtime; reductions and matmuls stay with YNNPACK). Not a
-      trace-time choice: a compile option (`compiler_options`), ignored on other backends.
+    - `cpu_convs`: on a CPU, who runs the convolutions: 'xla' (default since scoring version 6:
+      XLA's own convolution runtime; reductions and matmuls stay with YNNPACK) or 'ynn'
+      (XLA:CPU's own default, YNNPACK). Not a trace-time choice: a compile option
+      (`compiler_options`), ignored on other backends.
     """
 
     conv_impl: str = "custom"
@@ -57,7 +58,7 @@ class Lowering:
     bn_mode: str = "train"
     x64: bool | None = None
     scan_unroll: str = "full"
-    cpu_convs: str = "ynn"
+    cpu_convs: str = "xla"
 
     def __post_init__(self):
         if self.conv_impl not in ops.CONV_IMPLS:
@@ -74,10 +75,8 @@ class Lowering:
         """The lowering of a program that runs `arch_vmap` architectures vmapped together. One
         at a time (the CPU default), stages of cells are written out: 6-10 % faster per
         architecture on paper-size NB201 / NB101, the same scores, a longer compile
-        (docs/results.md, 'Levers tried against the profile'); vmapped, they loop. On a CPU,
-        XLA's own runtime runs the convolutions (`cpu_convs='xla'`, see `compiler_options`)."""
+        (docs/results.md, 'Levers tried against the profile'); vmapped, they loop."""
         kw.setdefault("scan_unroll", "full" if arch_vmap == 1 else "loop")
-        kw.setdefault("cpu_convs", "xla")
         return cls(conv_impl=conv_impl or default_conv_impl(arch_vmap), archs_batched=arch_vmap > 1, **kw)
 
     @contextlib.contextmanager
@@ -94,8 +93,8 @@ class Lowering:
         convolutions of 64 or fewer output channels on one core; with XLA's own runtime whole
         programs ran 9-16 % faster on NB101's narrow buckets, NB201 and NB301, but 4 % slower
         on NB101's full-width cells (a quarter of its cells; -3 % over its table), with scores
-        moved at the float-noise level: the programs' default since scoring version 6
-        (`for_archs`; docs/results.md, 'Per-architecture times, and who runs the convolutions')."""
+        moved at the float-noise level: the default since scoring version 6
+        (docs/results.md, 'Per-architecture times, and who runs the convolutions')."""
         if self.cpu_convs == "xla" and jax.default_backend() == "cpu":
             return {"xla_cpu_experimental_ynn_fusion_type": _YNN_NO_CONV}
         return {}

@@ -41,7 +41,7 @@ def test_lowering_is_a_checked_value():
         Lowering(cpu_convs="onednn")
     cpu = jax.default_backend() == "cpu"
     assert Lowering.for_archs(1) == Lowering("custom" if cpu else "xla", False, cpu_convs="xla")
-    assert Lowering.for_archs(1, cpu_convs="ynn").cpu_convs == "ynn"
+    assert Lowering().cpu_convs == "xla" and Lowering.for_archs(1, cpu_convs="ynn").cpu_convs == "ynn"
     assert Lowering.for_archs(4, "xla").archs_batched
 
 
@@ -56,8 +56,8 @@ def test_cpu_convs_xla_takes_the_convolutions_from_ynnpack():
         pytest.skip("a CPU compile option")
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 32)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 32, 32)) * 0.1, jnp.float32)
-    assert Lowering().compiler_options() == {}
-    default, _ = compile_program(_conv_relu, Lowering(), x, w)
+    assert Lowering(cpu_convs="ynn").compiler_options() == {}
+    default, _ = compile_program(_conv_relu, Lowering(cpu_convs="ynn"), x, w)
     own, _ = compile_program(_conv_relu, Lowering(cpu_convs="xla"), x, w)
     if not convolutions_in_ynn(default.as_text()):
         pytest.skip("this XLA:CPU puts no convolution in YNNPACK (the option has nothing to take)")
