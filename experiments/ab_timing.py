@@ -16,7 +16,8 @@ float-noise level; see docs/results.md for how large that is per space).
 Keys: `bn_backward` (`custom` | `autodiff`: `eproxy_jax.nn.ops.use_bn_backward`), `scan_unroll`
 (`loop` | `full`: `eproxy_jax.chunks.Lowering.scan_unroll`, the stages' cell loops) and `conv_impl`
 (`custom` | `xla` | `im2col`: the engine's convolution lowering), `cpu_convs` (`ynn` | `xla`:
-`eproxy_jax.chunks.Lowering.cpu_convs`, who runs the convolutions on a CPU). The persistent compilation
+`eproxy_jax.chunks.Lowering.cpu_convs`, who runs the convolutions on a CPU), `edge_vjp` (`split` |
+`autodiff`: `eproxy_jax.nn.edge_groups.use_edge_vjp`, what a switch keeps for its backward pass). The persistent compilation
 cache is off, so compile seconds are real. `--json FILE` writes the rows."""
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eproxy_jax.cli.args import ScriptParser, nonneg, positive, space_option  # noqa: E402
 
 KEYS = {"bn_backward": ("custom", "autodiff"), "conv_impl": ("custom", "xla", "im2col"), "scan_unroll": ("loop", "full"),
-        "cpu_convs": ("ynn", "xla")}
+        "cpu_convs": ("ynn", "xla"), "edge_vjp": ("split", "autodiff")}
 
 
 def parse_variants(text: str) -> list:
@@ -73,10 +74,12 @@ def build(space, setting, v: dict, encs, images):
     import numpy as np
 
     from eproxy_jax.engine import Engine
-    from eproxy_jax.nn import ops
+    from eproxy_jax.nn import edge_groups, ops
     with contextlib.ExitStack() as stack:
         if "bn_backward" in v:
             stack.enter_context(ops.use_bn_backward(v["bn_backward"]))
+        if "edge_vjp" in v:
+            stack.enter_context(edge_groups.use_edge_vjp(v["edge_vjp"]))
         eng = Engine(space, setting, seeds=(0,), images=images, chunk=len(encs), conv_impl=v.get("conv_impl"))
         for key in ("scan_unroll", "cpu_convs"):     # the engine's own choices are part of its lowering
             if key in v:

@@ -42,7 +42,7 @@ from jax import lax
 from eproxy_jax.nn import initializers, ops
 from . import SpaceError
 from .base import Space, arch_json
-from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.edge_groups import Split, make_edge
 from eproxy_jax.nn.layers import BNParams, Kernel, stage_scan
 
 OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -145,22 +145,14 @@ def vertex_channels(adj, c_out: int, xp=jnp):
     return xp.stack(vc)
 
 
-def _mask(c_real, c_max: int):
-    return (jnp.arange(c_max) < c_real).astype(jnp.float32)
-
-
-def _conv_bn_relu(x, kernel, bn, mask_out):
-    y = ops.batch_norm(ops.conv2d(x, kernel), bn["scale"], bn["bias"])
-    return jax.nn.relu(y) * mask_out
+def _same_pads(h: int, window: int, stride: int):
+    pad = max((-(-h // stride) - 1) * stride + window - h, 0)
+    return ((pad // 2, pad - pad // 2),) * 2
 
 
 def max_pool_same(x, window: int, stride: int):
     """Max pooling with TF's 'same' padding (padding never wins)."""
-    h = x.shape[1]
-    out = -(-h // stride)
-    pad = max((out - 1) * stride + window - h, 0)
-    lo, hi = pad // 2, pad - pad // 2
-    return ops.max_pool(x, window, stride, ((lo, hi), (lo, hi)))
+    return ops.max_pool(x, window, stride, _same_pads(x.shape[1], window, stride))
 
 
 def vertex_width(channels: int, feeders: int) -> int:
@@ -168,33 +160,45 @@ def vertex_width(channels: int, feeders: int) -> int:
     return -(-channels // max(feeders, 1))
 
 
-def _vertex_conv(a, kernel, bn, c_real):
-    """conv-bn-relu at the padded width, `c_real` (traced) channels real in and out."""
-    m = _mask(c_real, kernel.shape[-1])
-    return _conv_bn_relu(a, kernel * (m[:, None] * m[None, :]), bn, m)
+def _bn_relu(key):
+    """`post` of a conv-bn-relu branch: BN (`w[key]`), ReLU, the real channels (`w["m"]`)."""
+    def post(z, w):
+        bn = w[key]
+        return jax.nn.relu(ops.batch_norm(z, bn["scale"], bn["bias"])) * w["m"].astype(z.dtype)
+    return post
+
+
+def _vertex_conv(key):
+    """`pre` of a vertex conv: the kernel `w[key]` at the padded width, the real channels
+    (`w["m"]`, traced) in and out."""
+    def pre(a, w):
+        m = w["m"].astype(a.dtype)
+        return ops.conv2d(a, w[key] * (m[:, None] * m[None, :]))
+    return pre
 
 
 # A vertex: its op (0 conv3x3, 1 conv1x1, 2 maxpool, 3 absent) is data; under vmap over
-# architectures the two convs run only for the cells that picked them (`edge_groups`).
+# architectures the two convs run only for the cells that picked them (`edge_groups`). One at a
+# time, a conv's output is the only intermediate its switch keeps (`edge_groups.Split`).
 _vertex_op = make_edge((
-    lambda a, w: _vertex_conv(a, w["conv3"], w["bn3"], w["c"]),
-    lambda a, w: _vertex_conv(a, w["conv1"], w["bn1"], w["c"]),
-    lambda a, w: max_pool_same(a, 3, 1) * _mask(w["c"], a.shape[-1]),
+    Split(_vertex_conv("conv3"), _bn_relu("bn3")),
+    Split(_vertex_conv("conv1"), _bn_relu("bn1")),
+    Split(lambda a, w: max_pool_same(a, 3, 1), lambda z, w: z * w["m"].astype(z.dtype),
+          lambda a, z, dz: ops.max_pool_grad(a, z, dz, 3, 1, _same_pads(a.shape[1], 3, 1))),
     lambda a, w: jnp.zeros_like(a),
 ), group_ops=(0, 1), remat=False)
 
 
-def _projection(x0, w):
-    """1x1 conv-bn-relu of the cell input to `w["c"]` real channels of the kernel's width."""
-    m = _mask(w["c"], w["kernel"].shape[-1])
-    return _conv_bn_relu(x0, w["kernel"] * m, w["bn"], m)
+def _projection_conv(x0, w):
+    """1x1 conv of the cell input to the real channels (`w["m"]`) of the kernel's width."""
+    return ops.conv2d(x0, w["kernel"] * w["m"].astype(x0.dtype))
 
 
-# An input projection (into a vertex, or onto the output) exists or not (0/1) per cell:
-# under vmap it runs only for the cells that have it.
+# An input projection (into a vertex, or onto the output; conv-bn-relu) exists or not (0/1)
+# per cell: under vmap it runs only for the cells that have it.
 _maybe_projection = make_edge((
     lambda x0, w: jnp.zeros(x0.shape[:-1] + w["kernel"].shape[-1:], x0.dtype),
-    _projection,
+    Split(_projection_conv, _bn_relu("bn")),
 ), group_ops=(1,), remat=False)
 
 
@@ -243,18 +247,19 @@ class Cell(nn.Module):
         slot_bn = lambda bn, t: {"scale": bn["scale"][t], "bias": bn["bias"][t]}  # noqa: E731
         outs = [x0]
         for t in range(1, V - 1):
-            m = _mask(vc[t - 1], wv)
+            real = jnp.arange(wv) < vc[t - 1]      # the vertex's real channels: data to its edges
+            m = real.astype(jnp.float32)
             acc = _maybe_projection(x0, (adj[0, t] > 0).astype(jnp.int32),
-                                    {"kernel": wp[t - 1], "bn": slot_bn(bnp, t - 1), "c": vc[t - 1]})
+                                    {"kernel": wp[t - 1], "bn": slot_bn(bnp, t - 1), "m": real})
             for src in range(1, t):
                 acc = acc + jnp.where(adj[src, t] > 0, outs[src] * m, 0.0)   # truncation = the mask
             outs.append(_vertex_op(acc, op_ids[t - 1], {
                 "conv3": w3[t - 1], "bn3": slot_bn(bn3, t - 1), "conv1": w1[t - 1], "bn1": slot_bn(bn1, t - 1),
-                "c": vc[t - 1]}))
+                "m": real}))
         feeds = adj[1:V - 1, V - 1]
         cat = _concat_feeders(outs[1:], feeds, vc, c)
         use_proj = (adj[0, V - 1] > 0) | (jnp.sum(feeds) == 0)
-        p = _maybe_projection(x0, use_proj.astype(jnp.int32), {"kernel": wo, "bn": bno, "c": jnp.int32(c)})
+        p = _maybe_projection(x0, use_proj.astype(jnp.int32), {"kernel": wo, "bn": bno, "m": jnp.ones((c,), bool)})
         return cat + p
 
 

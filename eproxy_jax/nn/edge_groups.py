@@ -2,7 +2,9 @@
 under `vmap` over architectures, computes each op only for the architectures that picked
 it.
 
-Without `vmap` the edge is a `lax.switch`: only the selected op runs. Under `vmap` a switch
+Without `vmap` the edge is a `lax.switch`: only the selected op runs. Differentiated as a plain
+switch, each branch would return every branch's intermediates for the backward pass (zeros or
+copies where it has none); an edge of `Split` branches keeps one (`_lean_core`). Under `vmap` a switch
 becomes a select over every op computed for every architecture; for NB201 that is five ops
 per edge where each architecture uses one, most of the vmapped program's work (DESIGN 2,
 README profile). Here the batched rule gathers, per op, the architectures that picked it
@@ -16,18 +18,23 @@ capacity. Gradients: a custom VJP whose backward pass recomputes the edge
 same output shape, which may differ from `x`'s, e.g. a stride-2 edge), `group_ops` the
 indices worth grouping (those that compute something: convs, pools); the others (zero,
 identity) are selected directly. The weights may be any pytrees (an op's parameter dict);
-their floating leaves get gradients, integer leaves (e.g. a traced width) are data."""
+their floating leaves get gradients, integer and boolean leaves (a traced width, a channel
+mask) are data."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
 import warnings
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from . import ops
 
 DEFAULT_CAPACITY = 0.35   # a group holds up to this fraction of the vmapped architectures
 
@@ -90,13 +97,45 @@ def archs_batched(flag: bool):
         _archs_batched[0] = prev
 
 
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """A branch written as `post(pre(x, *w), *w)`: `pre` the costly linear part (a
+    convolution) whose gradients need only its inputs, `post` the cheap rest (BatchNorm,
+    ReLU, masks). Called, it is the composed function. In an edge of `make_edge(remat=False)`
+    outside `archs_batched(True)` it is the only intermediate kept for the backward pass
+    (`_lean_core`). `pre_grad(x, z, dz)`, for a `pre` without weights whose gradient needs its
+    output `z` (a max pool): the input gradient from the kept `z`, where the backward pass
+    would otherwise compute `pre` again (XLA fuses that recomputation into every use)."""
+    pre: Callable
+    post: Callable
+    pre_grad: Callable | None = None
+
+    def __call__(self, x, *w):
+        return self.post(self.pre(x, *w), *w)
+
+
+EDGE_VJPS = ("split", "autodiff")
+_edge_vjp = ["split"]
+
+
+def use_edge_vjp(name: str):
+    """Trace-time choice of how an unbatched, unchecked edge with `Split` branches is
+    differentiated, for code traced inside the block: `split` (default) the custom VJP of
+    `_lean_core`, `autodiff` JAX's differentiation of the plain switch (for A/B measurements;
+    the same function, float-noise apart). A change clears JAX's caches, as the other
+    trace-time switches do (`ops.use_conv_impl`)."""
+    return ops._use(_edge_vjp, name, EDGE_VJPS, "edge vjp", on_change=jax.clear_caches)
+
+
 def make_edge(branches, group_ops, remat: bool = True):
     """`edge(x, op, *w)`: `branches[op](x, *w)`, op-grouped under vmap (module docstring).
     `remat`: outside `archs_batched(True)` too, recompute the edge in the backward pass
-    (`jax.checkpoint`) instead of keeping its intermediates."""
+    (`jax.checkpoint`) instead of keeping its intermediates. Without `remat`, an edge with
+    `Split` branches keeps one intermediate, the selected `pre`'s output (`_lean_core`)."""
     branches = tuple(branches)
     group_ops = tuple(group_ops)
-    cores = {}
+    cores, leans = {}, {}
+    lean = not remat and any(isinstance(b, Split) for b in branches)
 
     def switch(x, op, *w):
         return lax.switch(op, branches, x, *w)
@@ -104,15 +143,68 @@ def make_edge(branches, group_ops, remat: bool = True):
     plain = jax.checkpoint(switch) if remat else switch
 
     def edge(x, op, *w):
-        if not _archs_batched[0]:
-            return plain(x, op, *w)
         leaves, tree = jax.tree.flatten(w)
         diff = tuple(bool(jnp.issubdtype(jnp.result_type(v), jnp.inexact)) for v in leaves)
         key = (tree, diff)
+        if not _archs_batched[0]:
+            if not (lean and _edge_vjp[0] == "split"):
+                return plain(x, op, *w)
+            if key not in leans:
+                leans[key] = _lean_core(branches, tree, diff)
+            return leans[key](x, op, *leaves)
         if key not in cores:
             cores[key] = _make_core(branches, group_ops, tree, diff)
         return cores[key](x, op, *leaves)
     return edge
+
+
+def _lean_core(branches, tree, diff):
+    """The unbatched edge on flat weight leaves with a custom VJP that keeps, besides the
+    edge's inputs, one array: the selected `Split` branch's `pre` output (zeros for the other
+    branches). The backward pass is a switch too: the selected branch's `post` recomputed
+    from it and differentiated, then `pre`'s gradients (its forward is dead code there).
+    Differentiating the plain switch instead makes every branch return the intermediates of
+    every branch, zero-filled or copied: on paper-size NB101, a fifth of a cell's CPU time."""
+    e = _Edge(branches, (), tree, diff)
+    splits = [b for b in branches if isinstance(b, Split)]
+
+    def residual(x, w):
+        return jax.eval_shape(lambda x, *w: splits[0].pre(x, *jax.tree.unflatten(tree, w)), x, *w)
+
+    def forward(b):
+        def f(x, *w):
+            wt = jax.tree.unflatten(tree, w)
+            if isinstance(b, Split):
+                z = b.pre(x, *wt)
+                return b.post(z, *wt), z
+            r = residual(x, w)
+            return b(x, *wt), jnp.zeros(r.shape, r.dtype)
+        return f
+
+    def backward(b):
+        def f(x, z, g, *w):
+            if not isinstance(b, Split):
+                return tuple(e.vjp_fw(functools.partial(_on_tree, b, tree), x, w)(g))
+            dz, *d_post = e.vjp_fw(lambda z, *w: b.post(z, *jax.tree.unflatten(tree, w)), z, w)(g)
+            if b.pre_grad is not None:
+                return (b.pre_grad(x, z, dz), *d_post)
+            dx, *d_pre = e.vjp_fw(lambda x, *w: b.pre(x, *jax.tree.unflatten(tree, w)), x, w)(dz)
+            return (dx, *[p + q for p, q in zip(d_pre, d_post)])
+        return f
+
+    def fwd(x, op, *w):
+        y, z = lax.switch(op, [forward(b) for b in branches], x, *w)
+        return y, (x, op, w, z)
+
+    def bwd(res, g):
+        x, op, w, z = res
+        dx, *dfw = lax.switch(op, [backward(b) for b in branches], x, z, g, *w)
+        dfw = iter(dfw)
+        return (dx, None, *[next(dfw) if d else None for d in diff])
+
+    core = jax.custom_vjp(lambda x, op, *w: e.switch(x, op, *w))
+    core.defvjp(fwd, bwd)
+    return core
 
 
 def _make_core(tree_branches, group_ops, tree, diff):

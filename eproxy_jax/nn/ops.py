@@ -17,7 +17,7 @@ from . import pooling
 from .windows import taps as _taps
 
 # re-exported: `ops` is the spaces' one import of array primitives
-avg_pool, max_pool = pooling.avg_pool, pooling.max_pool
+avg_pool, max_pool, max_pool_grad = pooling.avg_pool, pooling.max_pool, pooling.max_pool_grad
 
 BN_EPS = 1e-5  # PyTorch's BatchNorm2d default
 

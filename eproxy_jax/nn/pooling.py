@@ -40,6 +40,15 @@ def max_pool(x, window: int, stride: int, padding):
     return _max_pool(x, int(window), int(stride), pads)
 
 
+def max_pool_grad(x, y, g, window: int, stride: int, padding):
+    """The input gradient of `max_pool(x, window, stride, padding)` from its output `y` and the
+    output's gradient `g` (for a backward pass that keeps `y` itself, `edge_groups.Split`)."""
+    if isinstance(padding, int):
+        padding = ((padding, padding), (padding, padding))
+    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    return _max_pool_bwd(int(window), int(stride), pads, (x, y), g)[0]
+
+
 def _pool_views(x, k, s, pads, out_hw):
     (l1, h1), (l2, h2) = pads
     xp = jnp.pad(x, ((0, 0), (l1, h1), (l2, h2), (0, 0)), constant_values=-jnp.inf)

@@ -161,3 +161,58 @@ def test_unbatched_tracing_keeps_plain_switches(data):
     g0 = jax.grad(lambda x: jnp.sum(switch(x, 3, w1[0], w3[0]) * r[0]))(x[0])
     chex.assert_trees_all_close(g, g0, rtol=1e-6, atol=1e-6)
     assert edge_groups._archs_batched[0] is True   # restored
+
+
+def _vertex_data(c=4):
+    k = jax.random.split(jax.random.PRNGKey(1), 4)
+    x = jax.random.normal(k[0], (2, 5, 5, c))
+    w = {"conv3": jax.random.normal(k[1], (3, 3, c, c)), "conv1": jax.random.normal(k[2], (1, 1, c, c)),
+         "bn3": {"scale": jnp.full(c, 1.5), "bias": jnp.full(c, 0.1)},
+         "bn1": {"scale": jnp.full(c, 0.5), "bias": jnp.full(c, -0.1)}, "m": jnp.arange(c) < c - 1}
+    return x, w, jax.random.normal(k[3], x.shape)
+
+
+def _cond_outputs(jaxpr) -> list:
+    """The number of outputs of every `cond` in `jaxpr`, nested ones included, in order."""
+    out = []
+    for e in jaxpr.eqns:
+        if e.primitive.name == "cond":
+            out.append(len(e.outvars))
+        for p in e.params.values():
+            for q in (p if isinstance(p, (tuple, list)) else (p,)):
+                inner = getattr(q, "jaxpr", None)
+                if inner is not None:
+                    out += _cond_outputs(getattr(inner, "jaxpr", inner))
+    return out
+
+
+@pytest.mark.parametrize("op", [0, 1, 2, 3])   # NB101's vertex: conv3x3, conv1x1, max pool (pre_grad), absent
+def test_split_edge_matches_autodiff_and_keeps_one_intermediate(op):
+    """An unbatched edge of `Split` branches computes what JAX's differentiation of the plain
+    switch computes (value and gradients, the bool mask as data), while its forward switch
+    returns only the output and the selected `pre`'s output (autodiff: every branch's
+    intermediates)."""
+    from spaces.nb101 import _vertex_op
+    x, w, r = _vertex_data()
+
+    def f(x, w):
+        return jnp.sum(_vertex_op(x, op, w) * r)
+
+    got = {}
+    for mode in edge_groups.EDGE_VJPS:
+        with edge_groups.archs_batched(False), edge_groups.use_edge_vjp(mode):
+            grad = jax.jit(jax.value_and_grad(f, argnums=(0, 1), allow_int=True))
+            got[mode] = grad(x, w)
+            fwd = _cond_outputs(jax.make_jaxpr(grad)(x, w).jaxpr)[0]
+        assert (fwd == 2) == (mode == "split"), (mode, fwd)
+    strip = lambda t: jax.tree.map(lambda v: v if jnp.issubdtype(v.dtype, jnp.inexact) else None, t)  # noqa: E731
+    chex.assert_trees_all_close(strip(got["split"]), strip(got["autodiff"]), rtol=1e-5, atol=1e-5)
+    assert edge_groups._edge_vjp[0] == "split"    # restored
+
+
+def test_split_composes_and_edge_vjp_rejects_unknown():
+    s = edge_groups.Split(lambda x, a: x * a, lambda z, a: z + 1.0)
+    assert float(s(jnp.float32(2.0), 3.0)) == 7.0
+    with pytest.raises(ValueError, match="edge vjp must be one of"):
+        with edge_groups.use_edge_vjp("checkpoint"):
+            pass
