@@ -1,8 +1,8 @@
 """Throwaway (2026-12-06, issue 32): NB101 at scoring version 6 (the module `spaces/nb101.py` of a
-worktree of e332d18, loaded beside the current one) and at version 7, two engines in one process,
+worktree of 11f3f81, loaded beside the current one) and at version 7, two engines in one process,
 the cells interleaved (v6 v7 v7 v6 ...), so drift in this machine's speed slows both alike.
 
-    git worktree add /tmp/head e332d18
+    git worktree add /tmp/head 11f3f81
     python experiments/results/cpu_2026-12-06_split/v6_v7_interleaved_throwaway.py /tmp/head/spaces/nb101.py --sample-seed 3 --limit 8
 """
 import argparse
