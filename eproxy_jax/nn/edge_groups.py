@@ -143,12 +143,13 @@ def make_edge(branches, group_ops, remat: bool = True):
     plain = jax.checkpoint(switch) if remat else switch
 
     def edge(x, op, *w):
+        unbatched = not _archs_batched[0]
+        if unbatched and not (lean and _edge_vjp[0] == "split"):
+            return plain(x, op, *w)
         leaves, tree = jax.tree.flatten(w)
         diff = tuple(bool(jnp.issubdtype(jnp.result_type(v), jnp.inexact)) for v in leaves)
         key = (tree, diff)
-        if not _archs_batched[0]:
-            if not (lean and _edge_vjp[0] == "split"):
-                return plain(x, op, *w)
+        if unbatched:
             if key not in leans:
                 leans[key] = _lean_core(branches, tree, diff)
             return leans[key](x, op, *leaves)
@@ -168,8 +169,11 @@ def _lean_core(branches, tree, diff):
     e = _Edge(branches, (), tree, diff)
     splits = [b for b in branches if isinstance(b, Split)]
 
+    def on_tree(f):
+        return functools.partial(_on_tree, f, tree)
+
     def residual(x, w):
-        return jax.eval_shape(lambda x, *w: splits[0].pre(x, *jax.tree.unflatten(tree, w)), x, *w)
+        return jax.eval_shape(on_tree(splits[0].pre), x, *w)
 
     def forward(b):
         def f(x, *w):
@@ -184,11 +188,11 @@ def _lean_core(branches, tree, diff):
     def backward(b):
         def f(x, z, g, *w):
             if not isinstance(b, Split):
-                return tuple(e.vjp_fw(functools.partial(_on_tree, b, tree), x, w)(g))
-            dz, *d_post = e.vjp_fw(lambda z, *w: b.post(z, *jax.tree.unflatten(tree, w)), z, w)(g)
+                return tuple(e.vjp_fw(on_tree(b), x, w)(g))
+            dz, *d_post = e.vjp_fw(on_tree(b.post), z, w)(g)
             if b.pre_grad is not None:
                 return (b.pre_grad(x, z, dz), *d_post)
-            dx, *d_pre = e.vjp_fw(lambda x, *w: b.pre(x, *jax.tree.unflatten(tree, w)), x, w)(dz)
+            dx, *d_pre = e.vjp_fw(on_tree(b.pre), x, w)(dz)
             return (dx, *[p + q for p, q in zip(d_pre, d_post)])
         return f
 

@@ -34,19 +34,20 @@ def max_pool(x, window: int, stride: int, padding):
     shifted views with that gradient by hand: XLA:CPU differentiates `reduce_window` into a
     variadic window argmax and a scatter, which took 18-28 % of a paper-size NB101 program
     (`docs/results.md`, 'Levers tried against the profile'); this runs 4-8x faster."""
+    return _max_pool(x, int(window), int(stride), _pads(padding))
+
+
+def _pads(padding):
+    """`padding` (an int, or `((lo, hi), (lo, hi))`) as a hashable tuple of ints."""
     if isinstance(padding, int):
         padding = ((padding, padding), (padding, padding))
-    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _max_pool(x, int(window), int(stride), pads)
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 def max_pool_grad(x, y, g, window: int, stride: int, padding):
     """The input gradient of `max_pool(x, window, stride, padding)` from its output `y` and the
     output's gradient `g` (for a backward pass that keeps `y` itself, `edge_groups.Split`)."""
-    if isinstance(padding, int):
-        padding = ((padding, padding), (padding, padding))
-    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _max_pool_bwd(int(window), int(stride), pads, (x, y), g)[0]
+    return _max_pool_bwd(int(window), int(stride), _pads(padding), (x, y), g)[0]
 
 
 def _pool_views(x, k, s, pads, out_hw):

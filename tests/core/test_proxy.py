@@ -188,7 +188,7 @@ def test_engine_im2col_convs_agree(tiny_space, tiny_setting, tiny_images, jitted
 
 def test_engine_programs_run_cpu_convolutions_in_xla(tiny_setting, tiny_images):
     """Scoring version 6: on a CPU the engine compiles with `cpu_convs='xla'`
-    (`Lowering.for_archs`), so YNNPACK runs no convolution of a scoring program."""
+    (`Lowering.cpu_convs`'s default), so YNNPACK runs no convolution of a scoring program."""
     if jax.default_backend() != "cpu":
         pytest.skip("a CPU compile option")
     from spaces import load_space
