@@ -272,6 +272,18 @@ def test_max_pool_is_reduce_window_bit_for_bit(window, stride, pads, size):
     assert np.count_nonzero(np.asarray(grads[1])) > 0
 
 
+def test_tiling_max_pool_gradient_has_no_scatter():
+    """Windows that tile the input (NB101's 2x2 stride-2 downsampling) take their gradient by
+    interleaving the window's parts, one copy, where the general strided case adds each part by
+    a scatter (the bits are the same: the test above)."""
+    x = _tied((2, 8, 8, 4), 4)
+    grad = lambda k, s, p: jax.jit(jax.grad(lambda v: jnp.sum(ops.max_pool(v, k, s, p) ** 2)))  # noqa: E731
+    tiling = grad(2, 2, 0).lower(x).compile().as_text()
+    strided = grad(3, 2, 1).lower(x).compile().as_text()
+    assert " scatter(" not in tiling
+    assert " scatter(" in strided   # the general path is still the scatter one
+
+
 def test_max_pool_second_order_matches_reduce_window():
     """Reverse-over-reverse (grasp's Hessian-gradient product) through the pool."""
     x = _tied((2, 6, 6, 3), 2) + jnp.linspace(0, 1e-3, 2 * 6 * 6 * 3).reshape(2, 6, 6, 3)
