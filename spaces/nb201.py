@@ -25,7 +25,7 @@ from jax import lax
 from eproxy_jax.nn import ops
 from . import SpaceError
 from .base import Space
-from eproxy_jax.nn.edge_groups import make_edge
+from eproxy_jax.nn.edge_groups import Split, make_edge
 from eproxy_jax.nn.layers import BatchNorm, Kernel, Linear, stage_scan
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -35,13 +35,15 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), benchmar
 _EDGE_BRANCHES = (
     lambda x, w1, w3: jnp.zeros_like(x),
     lambda x, w1, w3: x,
-    lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w1)),
-    lambda x, w1, w3: ops.batch_norm(ops.conv2d(jax.nn.relu(x), w3)),
+    Split(lambda x, w1, w3: ops.conv2d(jax.nn.relu(x), w1), lambda z, w1, w3: ops.batch_norm(z)),
+    Split(lambda x, w1, w3: ops.conv2d(jax.nn.relu(x), w3), lambda z, w1, w3: ops.batch_norm(z)),
     lambda x, w1, w3: ops.avg_pool(x, 3, 1, 1, count_include_pad=False),
 )
 # the selected op only; under vmap over architectures each op runs on the architectures that
-# picked it (`eproxy_jax.nn.edge_groups`); the backward pass recomputes the edge (as jax.checkpoint)
-_edge_op = make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))
+# picked it and the backward pass recomputes the edge (`eproxy_jax.nn.edge_groups`); one
+# architecture at a time, a conv edge keeps its conv's output and recomputes only the BatchNorm
+# (`Split`), where a checkpointed switch recomputed the convolution too
+_edge_op = make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4), remat=False)
 
 
 def relu_gram(x):

@@ -1,11 +1,14 @@
 """The op-grouped edge (eproxy_jax.nn.edge_groups): under vmap over architectures it must compute
 exactly what the vmapped switch computes (values and gradients), whatever the op mix."""
+import re
+
 import chex
 import jax
 import jax.numpy as jnp
 import pytest
 from jax import lax
 
+from eproxy_jax.chunks import Lowering
 from eproxy_jax.nn import edge_groups
 from spaces.nb201 import _EDGE_BRANCHES, _edge_op
 
@@ -148,10 +151,12 @@ def test_cellnet_edge_grouped_equals_every_op(stride):
 
 
 def test_unbatched_tracing_keeps_plain_switches(data):
-    """Under `archs_batched(False)` (the engines' arch_vmap 1) an edge is the plain
-    (checkpointed) switch: no custom vmap rule in the program, same gradients."""
+    """Under `archs_batched(False)` (the engines' arch_vmap 1) a checkpointed edge
+    (`make_edge(remat=True)`, the cellnet spaces') is the plain checkpointed switch: no custom
+    vmap rule in the program, same gradients."""
     x, w1, w3, r = data
-    f = lambda x: jnp.sum(_edge_op(x, 3, w1[0], w3[0]) * r[0])  # noqa: E731
+    edge = edge_groups.make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))
+    f = lambda x: jnp.sum(edge(x, 3, w1[0], w3[0]) * r[0])  # noqa: E731
     with edge_groups.archs_batched(False):
         plain = str(jax.make_jaxpr(jax.grad(f))(x[0]))
         g = jax.grad(f)(x[0])
@@ -161,6 +166,31 @@ def test_unbatched_tracing_keeps_plain_switches(data):
     g0 = jax.grad(lambda x: jnp.sum(switch(x, 3, w1[0], w3[0]) * r[0]))(x[0])
     chex.assert_trees_all_close(g, g0, rtol=1e-6, atol=1e-6)
     assert edge_groups._archs_batched[0] is True   # restored
+
+
+@pytest.mark.parametrize("op", range(5))
+def test_nb201_unbatched_edge_keeps_the_conv_output(data, op):
+    """NB201's conv edges are `Split`s in an edge without remat: one architecture at a time the
+    backward pass recomputes BatchNorm from the kept conv output, never the convolution, and
+    nothing is checkpointed; value and gradients equal the plain switch's."""
+    x, w1, w3, r = data
+    def f(e):   # two edges in a row, as in a cell
+        return lambda x, w1, w3, op: jnp.sum(e(jnp.tanh(e(x, op, w1, w3)), op, w1, w3) * r[0])
+    args = (x[0], w1[0], w3[0], jnp.int32(op))   # the op traced: the switches stay switches
+    with edge_groups.archs_batched(False):
+        got = jax.value_and_grad(f(_edge_op), argnums=(0, 1, 2))(*args)
+        jaxpr = str(jax.make_jaxpr(jax.grad(f(_edge_op)))(*args))
+        opts = Lowering.for_archs(1).compiler_options() or None   # XLA's own convolutions on the CPU
+        convs = [len(re.findall(r"= \S+ convolution\(", jax.jit(jax.grad(f(e), argnums=(0, 1, 2))).lower(*args)
+                                .compile(compiler_options=opts).as_text()))
+                 for e in (_edge_op, edge_groups.make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4)))]
+    want = jax.value_and_grad(f(switch), argnums=(0, 1, 2))(*args)
+    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
+    assert "remat" not in jaxpr and "custom_vjp" in jaxpr and "custom_vmap" not in jaxpr
+    # each edge's 3x3 convolution (the 1x1 is a matmul): its forward and its input gradient;
+    # checkpointed, the first edge's backward switch runs its forward again (XLA merges the
+    # last edge's recomputation with its forward)
+    assert convs == [4, 5], convs
 
 
 def _vertex_data(c=4):
