@@ -117,16 +117,14 @@ def kind_of(opcode: str, op_name: str, window: str = "") -> str:
     return f"elementwise and other fusions ({where})"
 
 
-def profile(eng, encs, trace_dir) -> dict:
+def op_times(trace_dir, index):
+    """From the newest trace under `trace_dir`: each XLA op of `index` (`hlo_index`) with its
+    exclusive nanoseconds summed over the CPU threads, the thunk executor's own nanoseconds,
+    and how many events each name had (calls)."""
     import jax
-    t = time.perf_counter()
-    with jax.profiler.trace(trace_dir):
-        eng.score(encs)
-    wall = time.perf_counter() - t
-    index = hlo_index(c.as_text() for c in eng._compiled.values())
     files = glob.glob(str(Path(trace_dir) / "**" / "*.xplane.pb"), recursive=True)
     data = jax.profiler.ProfileData.from_file(max(files, key=lambda f: Path(f).stat().st_mtime))
-    per_op, overhead = collections.Counter(), 0
+    per_op, overhead, calls = collections.Counter(), 0, collections.Counter()
     for plane in data.planes:
         if plane.name != "/host:CPU":
             continue
@@ -138,6 +136,19 @@ def profile(eng, encs, trace_dir) -> dict:
                     per_op[name] += ns
                 elif name.startswith("ThunkExecutor"):
                     overhead += ns
+            for e in line.events:
+                calls[e.name] += 1
+    return per_op, overhead, calls
+
+
+def profile(eng, encs, trace_dir) -> dict:
+    import jax
+    t = time.perf_counter()
+    with jax.profiler.trace(trace_dir):
+        eng.score(encs)
+    wall = time.perf_counter() - t
+    index = hlo_index(c.as_text() for c in eng._compiled.values())
+    per_op, overhead, _ = op_times(trace_dir, index)
     kinds, members = collections.Counter(), collections.defaultdict(collections.Counter)
     for name, ns in per_op.items():
         kind = kind_of(*index[name])

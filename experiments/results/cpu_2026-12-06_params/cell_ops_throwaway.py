@@ -1,6 +1,6 @@
 """Throwaway (2026-12-06, issue 32): the ops of one cell (a path fragment, e.g. stack0_first)
 of a 2-vertex bucket-2 NB101 cell (OP OP), with time, count and shape, under the profiler."""
-import sys, re, tempfile, glob, collections
+import sys, re, tempfile
 from pathlib import Path
 import numpy as np, jax
 ROOT = Path(__file__).resolve().parents[3]; sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "experiments"))
@@ -23,15 +23,7 @@ lines = {}
 for l in texts[0].splitlines():
     m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+)", l)
     if m: lines[m.group(1)] = m.group(2)
-data = jax.profiler.ProfileData.from_file(glob.glob(str(Path(d) / "**" / "*.xplane.pb"), recursive=True)[0])
-per_op = collections.Counter(); cnt = collections.Counter()
-for plane in data.planes:
-    if plane.name != "/host:CPU": continue
-    for line in plane.lines:
-        if line.name == "python": continue
-        for name, ns in cp.exclusive_times([x for x in line.events if not x.name.startswith(cp._SKIP)]).items():
-            if name in index: per_op[name] += ns
-        for x in line.events: cnt[x.name] += 1
+per_op, _, cnt = cp.op_times(d, index)
 def sel(p):
     if frag == "OTHER":
         return "NB101Net" in p and not any(k in p for k in ("stack0", "stack1", "stack2"))

@@ -1,6 +1,5 @@
 """Throwaway (2026-12-06, issue 32), kept for the record of switch_cells_throwaway.txt; not maintained."""
-import sys, tempfile, numpy as np, glob, collections
-from pathlib import Path
+import sys, tempfile, numpy as np, collections
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]; sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "experiments"))
 import cpu_profile as cp, os
 from eproxy_jax.nn import edge_groups; edge_groups._edge_vjp[0] = "split" if os.environ.get("LEAN", "1") == "1" else "autodiff"
@@ -21,16 +20,7 @@ with jax.profiler.trace(d):
 texts = [c.as_text() for c in eng._compiled.values()]
 open(os.path.join(tempfile.gettempdir(), "cell_hlo.txt"), "w").write(texts[0])
 index = cp.hlo_index(texts)
-files = glob.glob(str(Path(d) / "**" / "*.xplane.pb"), recursive=True)
-data = jax.profiler.ProfileData.from_file(files[0])
-per_op = collections.Counter(); cnt = collections.Counter()
-for plane in data.planes:
-    if plane.name != "/host:CPU": continue
-    for line in plane.lines:
-        if line.name == "python": continue
-        for name, ns in cp.exclusive_times([x for x in line.events if not x.name.startswith(cp._SKIP)]).items():
-            if name in index: per_op[name] += ns
-        for x in line.events: cnt[x.name] += 1
+per_op, _, cnt = cp.op_times(d, index)
 for name, ns in per_op.most_common(int(sys.argv[2])):
     k = cp.kind_of(*index[name])
     print(f"{ns/1e6/len(e):7.1f} ms/arch  x{cnt[name]//len(e):4d}  {name:28s} {k[:28]:28s} {index[name][1][-110:]}")
