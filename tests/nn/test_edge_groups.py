@@ -13,6 +13,7 @@ from eproxy_jax.nn import edge_groups
 from spaces.nb201 import _EDGE_BRANCHES, _edge_op
 
 A, C = 10, 3
+_remat_edge = edge_groups.make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))   # NB201's ops, checkpointed (as cellnet's)
 
 
 def switch(x, op, w1, w3):
@@ -155,8 +156,7 @@ def test_unbatched_tracing_keeps_plain_switches(data):
     (`make_edge(remat=True)`, the cellnet spaces') is the plain checkpointed switch: no custom
     vmap rule in the program, same gradients."""
     x, w1, w3, r = data
-    edge = edge_groups.make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4))
-    f = lambda x: jnp.sum(edge(x, 3, w1[0], w3[0]) * r[0])  # noqa: E731
+    f = lambda x: jnp.sum(_remat_edge(x, 3, w1[0], w3[0]) * r[0])  # noqa: E731
     with edge_groups.archs_batched(False):
         plain = str(jax.make_jaxpr(jax.grad(f))(x[0]))
         g = jax.grad(f)(x[0])
@@ -183,7 +183,7 @@ def test_nb201_unbatched_edge_keeps_the_conv_output(data, op):
         opts = Lowering.for_archs(1).compiler_options() or None   # XLA's own convolutions on the CPU
         convs = [len(re.findall(r"= \S+ convolution\(", jax.jit(jax.grad(f(e), argnums=(0, 1, 2))).lower(*args)
                                 .compile(compiler_options=opts).as_text()))
-                 for e in (_edge_op, edge_groups.make_edge(_EDGE_BRANCHES, group_ops=(2, 3, 4)))]
+                 for e in (_edge_op, _remat_edge)]
     want = jax.value_and_grad(f(switch), argnums=(0, 1, 2))(*args)
     chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
     assert "remat" not in jaxpr and "custom_vjp" in jaxpr and "custom_vmap" not in jaxpr
