@@ -141,13 +141,19 @@ def op_times(trace_dir, index):
     return per_op, overhead, calls
 
 
-def profile(eng, encs, trace_dir) -> dict:
+def traced_score(eng, encs, trace_dir):
+    """`eng.score(encs)` under the profiler, its trace written to `trace_dir`: the wall seconds
+    and the optimized HLO text of each of the engine's programs."""
     import jax
     t = time.perf_counter()
     with jax.profiler.trace(trace_dir):
         eng.score(encs)
-    wall = time.perf_counter() - t
-    index = hlo_index(c.as_text() for c in eng._compiled.values())
+    return time.perf_counter() - t, [c.as_text() for c in eng._compiled.values()]
+
+
+def profile(eng, encs, trace_dir) -> dict:
+    wall, texts = traced_score(eng, encs, trace_dir)
+    index = hlo_index(texts)
     per_op, overhead, _ = op_times(trace_dir, index)
     kinds, members = collections.Counter(), collections.defaultdict(collections.Counter)
     for name, ns in per_op.items():

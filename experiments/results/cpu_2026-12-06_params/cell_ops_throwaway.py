@@ -2,7 +2,7 @@
 of a 2-vertex bucket-2 NB101 cell (OP OP), with time, count and shape, under the profiler."""
 import sys, re, tempfile
 from pathlib import Path
-import numpy as np, jax
+import numpy as np
 ROOT = Path(__file__).resolve().parents[3]; sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "experiments"))
 import cpu_profile as cp
 from eproxy_jax.cli.bench import default_draw
@@ -15,9 +15,7 @@ e = np.stack([enc] * 2)
 eng = Engine(space, setting, seeds=(0,), chunk=1)
 eng.score(e)
 d = tempfile.mkdtemp()
-with jax.profiler.trace(d):
-    eng.score(e)
-texts = [c.as_text() for c in eng._compiled.values()]
+_, texts = cp.traced_score(eng, e, d)
 index = cp.hlo_index(texts)
 lines = {}
 for l in texts[0].splitlines():

@@ -3,7 +3,6 @@ import sys, tempfile, numpy as np, collections
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[3]; sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "experiments"))
 import cpu_profile as cp, os
 from eproxy_jax.nn import edge_groups; edge_groups._edge_vjp[0] = "split" if os.environ.get("LEAN", "1") == "1" else "autodiff"
-import jax
 from eproxy_jax.cli.bench import default_draw
 from eproxy_jax.engine import Engine
 from spaces import nb101
@@ -15,9 +14,7 @@ e = np.stack([two(sys.argv[1])] * 2)
 eng = Engine(space, setting, seeds=(0,), chunk=1)
 eng.score(e)
 d = tempfile.mkdtemp()
-with jax.profiler.trace(d):
-    eng.score(e)
-texts = [c.as_text() for c in eng._compiled.values()]
+_, texts = cp.traced_score(eng, e, d)
 open(os.path.join(tempfile.gettempdir(), "cell_hlo.txt"), "w").write(texts[0])
 index = cp.hlo_index(texts)
 per_op, _, cnt = cp.op_times(d, index)
