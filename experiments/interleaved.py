@@ -18,6 +18,7 @@ compile options (the throwaways in `experiments/results/cpu_2026-12-06_static/`)
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import time
@@ -26,7 +27,9 @@ import time
 def load_module(path: str, name: str):
     """The Python file `path` (e.g. a module of another checkout, made with `git worktree add`)
     imported as module `name`, beside this checkout's modules; its relative imports resolve in
-    the package `name` names (`spaces.head_nb101` imports `spaces`' modules)."""
+    the package `name` names (`spaces.head_nb101` imports `spaces`' modules), imported first."""
+    if "." in name:
+        importlib.import_module(name.rpartition(".")[0])
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"no Python module at {path}")
