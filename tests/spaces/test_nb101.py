@@ -305,3 +305,16 @@ def test_vmapped_cells_grouped_equal_every_op(table):
     # float32 sums in another order through BatchNorm over few pixels: ~1e-4 apart; a cell
     # given another cell's op or projection is off by O(1)
     jax.tree_util.tree_map(lambda g, w: np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-4), grouped, every_op)
+
+
+def test_vertex_conv3x3_by_winograd_from_16_px():
+    """A vertex's 3x3 convolution (scoring version 8): Winograd's F(2x2, 3x3) on maps of 16x16
+    and more, the direct convolution below, each bit for bit, the real channels masked."""
+    from eproxy_jax.nn import winograd
+    pre = jax.jit(nb101._vertex_conv("conv3"))
+    k = jax.random.normal(jax.random.PRNGKey(0), (3, 3, 4, 4))
+    m = jnp.arange(4) < 3
+    km = k * (m[:, None] * m[None, :]).astype(k.dtype)
+    for size, conv in ((16, winograd.conv3x3), (8, ops.conv2d)):
+        x = jax.random.normal(jax.random.PRNGKey(size), (2, size, size, 4))
+        np.testing.assert_array_equal(pre(x, {"conv3": k, "m": m}), jax.jit(conv)(x, km))
