@@ -39,6 +39,19 @@ def load_module(path: str, name: str):
     return mod
 
 
+def warm(engines: dict, encs, buckets, log=print) -> dict:
+    """Each engine scores one architecture of every bucket in `buckets` (one per architecture of
+    `encs`), so every program the draw needs is compiled before any timing; a line per engine
+    with its compile seconds (`engine.compile_s`). Returns `engines`."""
+    buckets = list(buckets)
+    for name, eng in engines.items():
+        for b in dict.fromkeys(buckets):
+            eng.score(encs[buckets.index(b)][None])
+        if log is not None:
+            log(f"{name}: compiled {eng.compile_s:.1f} s")
+    return engines
+
+
 def interleave(engines: dict, encs, reps: int = 3, log=print, clock=time.perf_counter) -> dict:
     """Every architecture of `encs` scored alone (`engine.score(encs[i:i + 1])`) by every engine
     of `engines` (name -> engine), `reps` rounds, the order rotating. Returns `{"ms": {name:
@@ -80,4 +93,17 @@ def summary(result: dict, base: str) -> list:
         faster = sum(x < y for x, y in zip(med[n], med[base]))
         lines.append(f"{n} faster than {base} on {faster} of {len(med[n])} architectures; "
                      f"largest score difference {diff:.3g} (relative {rel:.2g})")
+    return lines
+
+
+def cell_table(result: dict, base: str, new: str, buckets) -> list:
+    """Markdown lines: per architecture, its bucket, `base`'s and `new`'s median ms, the change
+    and both scores (the first seed's, of the last round)."""
+    import numpy as np
+    med = {n: [float(np.median(m)) for m in result["ms"][n]] for n in (base, new)}
+    lines = [f"| cell | bucket | {base} ms | {new} ms | change | score {base} | score {new} |",
+             "|---|---|---|---|---|---|---|"]
+    for i, (a, b) in enumerate(zip(med[base], med[new])):
+        lines.append(f"| {i} | {buckets[i]} | {a:,.0f} | {b:,.0f} | {100 * (b / a - 1):+.1f} % | "
+                     f"{result['scores'][base][i]:.7g} | {result['scores'][new][i]:.7g} |")
     return lines

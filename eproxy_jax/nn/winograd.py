@@ -9,9 +9,9 @@ same convolution of the output gradient with the flipped, transposed kernel; the
 gradient is 16 matmuls contracting over the tiles, mapped back by `G^T . G`.
 
 On the 2-core CPU (production compile option, a 10-step scan of forward and both gradients,
-`experiments/results/cpu_2026-12-06_fused/winograd_step_throwaway.py`): 33 % faster than
-`ops.conv2d`'s path at [16, 32, 32, 64], 15 % at [16, 16, 16, 128], 7 % at [16, 8, 8, 256]
-and 23 % slower at [16, 8, 8, 171]: the transforms are memory passes that the matmuls'
+`experiments/results/cpu_2026-12-06_fused/winograd_step_throwaway.py`, two runs): 33-41 %
+faster than `ops.conv2d`'s path at [16, 32, 32, 64], 15-36 % at [16, 16, 16, 128], 7-8 % at
+[16, 8, 8, 256] and 23-24 % slower at [16, 8, 8, 171]: the transforms are memory passes that the matmuls'
 savings pay for only on maps of at least 16x16 (`MIN_PIXELS`). Float results differ from a
 direct convolution's by about 1e-6 relative (the transforms round differently).
 """

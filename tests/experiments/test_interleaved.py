@@ -42,6 +42,22 @@ def test_rotation_times_and_summary():
     assert out[0] == "a: median 20 ms/arch, mean 20"
     assert out[1] == "b: median 15 ms/arch, mean 15"
     assert out[2].startswith("b faster than a on 2 of 3 architectures; largest score difference 0.5")
+    table = interleaved.cell_table(res, "a", "b", [1, 2, 2])
+    assert table[0] == "| cell | bucket | a ms | b ms | change | score a | score b |"
+    assert table[2:] == ["| 0 | 1 | 10 | 5 | -50.0 % | 0 | 0.5 |", "| 1 | 2 | 20 | 25 | +25.0 % | 1 | 1.5 |",
+                         "| 2 | 2 | 30 | 15 | -50.0 % | 2 | 2.5 |"]
+
+
+def test_warm_compiles_every_bucket_once_per_engine():
+    calls, clock = [], [0.0]
+    encs = np.arange(5, dtype=np.int32)[:, None]
+    engines = {n: FakeEngine(n, calls, clock, {i: 1 for i in range(5)}) for n in "ab"}
+    for e in engines.values():
+        e.compile_s = 2.5
+    lines = []
+    assert interleaved.warm(engines, encs, [3, 1, 3, 2, 1], log=lines.append) is engines
+    assert calls == [("a", 0), ("a", 1), ("a", 3), ("b", 0), ("b", 1), ("b", 3)]   # first of each bucket
+    assert lines == ["a: compiled 2.5 s", "b: compiled 2.5 s"]
 
 
 def test_load_module_beside_the_current_one(tmp_path):
