@@ -1,6 +1,6 @@
 """A 3x3 convolution (stride 1, 'same' zero padding, NHWC / HWIO) by Winograd's minimal
-filtering F(2x2, 3x3), with gradients in the same form: 16 matmuls in the transformed domain
-where a direct convolution does 36 multiply-adds per output pixel pair, 2.25x fewer.
+filtering F(2x2, 3x3), with gradients in the same form: per 2x2 output tile and pair of
+channels, 16 multiply-adds in the transformed domain where a direct convolution does 36.
 
 Each 4x4 tile of the padded input (stride 2) becomes `B^T d B`, the kernel `G g G^T`; their
 products summed over input channels (one batched matmul, `[16, tiles, C_in] @ [16, C_in,
@@ -11,8 +11,8 @@ gradient is 16 matmuls contracting over the tiles, mapped back by `G^T . G`.
 On the 2-core CPU (production compile option, a 10-step scan of forward and both gradients,
 `experiments/results/cpu_2026-12-06_fused/winograd_step_throwaway.py`, two runs): 33-41 %
 faster than `ops.conv2d`'s path at [16, 32, 32, 64], 15-36 % at [16, 16, 16, 128], 7-8 % at
-[16, 8, 8, 256] and 23-24 % slower at [16, 8, 8, 171]: the transforms are memory passes that the matmuls'
-savings pay for only on maps of at least 16x16 (`MIN_PIXELS`). Float results differ from a
+[16, 8, 8, 256] and 23-24 % slower at [16, 8, 8, 171]: the transforms are memory passes that
+the matmuls' savings pay for only on maps of at least 16x16 (`MIN_PIXELS`). Float results differ from a
 direct convolution's by about 1e-6 relative (the transforms round differently).
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from .windows import taps
 
 MIN_PIXELS = 256   # maps smaller than 16x16 stay with the direct convolution (module docstring)
 
@@ -54,7 +56,8 @@ def input_tiles(x):
     n, h, w, c = x.shape
     t1, t2 = h // 2, w // 2
     xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    d = [[xp[:, i:i + 2 * t1:2, j:j + 2 * t2:2, :] for j in range(4)] for i in range(4)]
+    views = taps(xp, 4, 1, 2, t1, t2)                     # tile pixel (i, j), row-major
+    d = [views[4 * i: 4 * i + 4] for i in range(4)]
     rows = [[_combine(_BT[a], [d[i][j] for i in range(4)]) for j in range(4)] for a in range(4)]
     return jnp.stack([_combine(_BT[b], rows[a]) for a in range(4) for b in range(4)]).reshape(16, -1, c)
 
@@ -76,7 +79,8 @@ def output_from_tiles(m, shape):
 
 def output_tiles_t(g):
     """The transpose of `output_from_tiles`: `[16, N * H/2 * W/2, C]` from `g [N, H, W, C]`."""
-    parts = [[g[:, p::2, q::2, :] for q in range(2)] for p in range(2)]
+    views = taps(g, 2, 1, 2, g.shape[1] // 2, g.shape[2] // 2)            # output pixel (p, q) of each tile
+    parts = [views[2 * p: 2 * p + 2] for p in range(2)]
     cols = [[_combine(_AT[:, b], parts[p]) for b in range(4)] for p in range(2)]
     out = [_combine(_AT[:, a], [cols[p][b] for p in range(2)]) for a in range(4) for b in range(4)]
     return jnp.stack(out).reshape(16, -1, g.shape[-1])
