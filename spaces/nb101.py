@@ -170,7 +170,8 @@ def _bn_relu(key):
 
 def _vertex_conv(key):
     """`pre` of a vertex conv: the kernel `w[key]` at the padded width, the real channels
-    (`w["m"]`, traced) in and out; 3x3 by Winograd on maps of 16x16 and more (scoring version 8)."""
+    (`w["m"]`, traced) in and out; 3x3 by Winograd on maps of 16x16 and more (scoring version 8;
+    F(4x4, 3x3) since version 9)."""
     def pre(a, w):
         m = w["m"].astype(a.dtype)
         return ops.conv2d(a, w[key] * (m[:, None] * m[None, :]), winograd=True)

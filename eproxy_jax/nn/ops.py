@@ -130,9 +130,9 @@ def conv2d(x, kernel, stride: int = 1, padding: int | None = None, dilation: int
     """2-D convolution, NHWC input, HWIO kernel (square), symmetric zero padding
     (default: 'same' for odd kernels). Lowered as `use_conv_impl` says (default: XLA's
     convolution with the custom VJP of `_conv_bwd`). `winograd`: under the default lowering, a
-    3x3 'same' convolution on maps of at least 16x16 by Winograd's F(2x2, 3x3)
-    (`winograd.conv3x3`: faster on the CPU, the same function to about 1e-6; a space opts in
-    with its scoring version)."""
+    3x3 'same' convolution on maps of at least 16x16 by Winograd's F(4x4, 3x3), or F(2x2, 3x3)
+    where a side does not divide by 4 (`winograd.conv3x3`: faster on the CPU, the same function
+    to about 1e-5; a space opts in with its scoring version)."""
     kh, kw = kernel.shape[0], kernel.shape[1]
     if kh != kw:
         raise ValueError("conv2d takes square kernels")

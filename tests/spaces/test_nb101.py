@@ -2,6 +2,7 @@
 architecture-as-data network against a literal exact-width build on the same weights, the
 init rescaling to real fans, and `eproxy score nb101` end to end."""
 import csv
+import functools
 import json
 
 import jax
@@ -308,13 +309,15 @@ def test_vmapped_cells_grouped_equal_every_op(table):
 
 
 def test_vertex_conv3x3_by_winograd_from_16_px():
-    """A vertex's 3x3 convolution (scoring version 8): Winograd's F(2x2, 3x3) on maps of 16x16
-    and more, the direct convolution below, each bit for bit, the real channels masked."""
+    """A vertex's 3x3 convolution (scoring version 9): Winograd's F(4x4, 3x3) on maps of 16x16
+    and more whose sides divide by 4, F(2x2, 3x3) on other even sides, the direct convolution
+    below 16x16, each bit for bit, the real channels masked."""
     from eproxy_jax.nn import winograd
     pre = jax.jit(nb101._vertex_conv("conv3"))
     k = jax.random.normal(jax.random.PRNGKey(0), (3, 3, 4, 4))
     m = jnp.arange(4) < 3
     km = k * (m[:, None] * m[None, :]).astype(k.dtype)
-    for size, conv in ((16, winograd.conv3x3), (8, ops.conv2d)):
+    f43, f23 = (functools.partial(winograd.conv3x3, tile=t) for t in (4, 2))
+    for size, conv in ((16, f43), (18, f23), (8, ops.conv2d)):
         x = jax.random.normal(jax.random.PRNGKey(size), (2, size, size, 4))
         np.testing.assert_array_equal(pre(x, {"conv3": k, "m": m}), jax.jit(conv)(x, km))
