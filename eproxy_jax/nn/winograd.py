@@ -11,7 +11,7 @@ gradient is T matmuls contracting over the tiles, mapped back by `G^T . G`.
 
 `conv3x3` takes F(4x4, 3x3) (Lavin & Gray's points 0, +-1, +-2) where both sides divide by 4,
 else F(2x2, 3x3). The transforms are a few whole-array terms over rows, then over columns
-(`_along`); one term per tile position made F(4x4, 3x3)'s NB101 programs compile 2.3x as long.
+(`_along`); one term per tile position made F(4x4, 3x3)'s NB101 programs compile 2.2x as long.
 On the 2-core CPU (production compile option, a 10-step scan of forward and both gradients,
 `experiments/results/cpu_2026-12-06_f43/variants_throwaway.py`), against version 8's F(2x2,
 3x3): 40 % faster at [16, 32, 32, 64], 33 % at [16, 32, 32, 128], 23 % at [16, 32, 32, 43],
