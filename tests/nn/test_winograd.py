@@ -29,7 +29,8 @@ def _data(n, h, w, ci, co, seed=0):
 def test_conv3x3_matches_the_direct_convolution(shape, tile):
     x, k, r = _data(*shape)
     conv = functools.partial(winograd.conv3x3, tile=tile)
-    chex.assert_trees_all_close(jax.jit(conv)(x, k), _direct(x, k), rtol=1e-5, atol=1e-4)
+    atol = {2: 1e-5, 4: 5e-5}[tile]          # F(4x4, 3x3)'s transforms round about 10x more
+    chex.assert_trees_all_close(jax.jit(conv)(x, k), _direct(x, k), rtol=1e-5, atol=atol)
     loss = lambda f: lambda x, k: jnp.sum(f(x, k) * r)   # noqa: E731
     got = jax.jit(jax.grad(loss(conv), (0, 1)))(x, k)
     chex.assert_trees_all_close(got, jax.grad(loss(_direct), (0, 1))(x, k), rtol=1e-5, atol=1e-4)
@@ -83,7 +84,7 @@ def test_conv2d_takes_winograd_only_where_it_fits_and_pays():
     x, k, _ = _data(1, 16, 16, 2, 3)
     conv = jax.jit(ops.conv2d, static_argnames="winograd")
     np.testing.assert_array_equal(conv(x, k, winograd=True), jax.jit(functools.partial(winograd.conv3x3, tile=4))(x, k))
-    chex.assert_trees_all_close(conv(x, k, winograd=True), conv(x, k), rtol=1e-5, atol=1e-4)
+    chex.assert_trees_all_close(conv(x, k, winograd=True), conv(x, k), rtol=1e-5, atol=5e-5)
     small = x[:, :8, :8]
     np.testing.assert_array_equal(conv(small, k, winograd=True), conv(small, k))
     with ops.use_conv_impl("im2col"):        # the vmapped GPU lowering keeps its own form
