@@ -318,6 +318,27 @@ def stage_counts(depth):
 MIN_MASKED_DEPTH = 6   # from here every stage has >= 1 normal cell and stage 0 >= 2 (pass-through needs it)
 
 
+def first_repeat(stage: int) -> int:
+    """A stage's normal cells from this index on are alike (same channels on both inputs, no
+    reduction before them): the first one or two read a stem or a reduction cell."""
+    return 2 if stage == 0 else 1
+
+
+def repeat_runs(depth: int, min_len: int = 2) -> dict:
+    """first cell -> one past the last, of each stage's run of >= `min_len` alike normal cells
+    (`first_repeat`): a run is traced once and looped over (`CellNet._loop`)."""
+    runs, start = {}, None
+    for i, (stage, k) in enumerate(stage_slots(depth) + [(-1, -1)]):
+        alike = k >= first_repeat(stage) if stage >= 0 else False
+        if alike and start is None:
+            start = i
+        elif not alike and start is not None:
+            if i - start >= min_len:
+                runs[start] = i
+            start = None
+    return runs
+
+
 class CellNet(nn.Module):
     """The classifier-free cell network; `apply(params, images, enc)` -> 3 features, deepest first."""
     op_names: tuple
@@ -329,6 +350,7 @@ class CellNet(nn.Module):
     target_size: int = 8
     masked_depth: bool = False   # `depth` is a padded depth; the real one is `enc[-1]` (see `stage_slots`)
     masked_width: bool = False   # `width` is a padded width; the real one is `enc[-2]` (see `Width`)
+    loop_min: int = 2            # alike normal cells in runs this long loop (`repeat_runs`); larger: written out
 
     @nn.compact
     def __call__(self, images, enc):
@@ -353,23 +375,53 @@ class CellNet(nn.Module):
             red_prev = True
         feats, cc = [], c
         reductions = reduction_cells(self.depth)
-        for i in range(self.depth):
+        runs = {} if self.is_initializing() else repeat_runs(self.depth, self.loop_min)
+        i = 0
+        while i < self.depth:
             red = i in reductions
             if red:
                 cc *= 2
                 feats.append(s1)
+            stage, k = slots[i]
+            if i in runs:   # alike cells: one traced cell in a loop over their stacked parameters
+                s0, s1 = self._loop(range(i, runs[i]), cc, s0, s1, enc, None if real_n is None else real_n[stage], k)
+                c_pp = c_p = self.n_nodes * cc
+                i = runs[i]
+                continue
             cell = Cell(self.op_names, self.n_nodes, cc, c_pp, c_p, red, red_prev, self.affine_ops,
                         self.width if self.masked_width else None, name=f"cell{i}")
-            stage, k = slots[i]
-            if real_n is not None and k >= (2 if stage == 0 else 1) and not self.is_initializing():
+            if real_n is not None and k >= first_repeat(stage) and not self.is_initializing():
                 # a normal cell beyond its stage's real count passes (s0, s1) through unchanged
                 s0, s1 = nn.cond(k < real_n[stage], lambda m, a, b, e: (b, m(a, b, e)), lambda m, a, b, e: (a, b),
                                  cell, s0, s1, enc)
             else:
                 s0, s1 = s1, cell(s0, s1, enc)
             c_pp, c_p, red_prev = c_p, self.n_nodes * cc, red
+            i += 1
         feats.append(s1)
         return tuple(ops.resize_nearest(f, self.target_size) for f in reversed(feats))
+
+    def _loop(self, cells, cc, s0, s1, enc, real_count, k0):
+        """Alike normal cells `cells` (the `k0`-th of their stage on; `repeat_runs`) as one
+        `lax.scan` over their parameters, stacked from the same per-cell tree `init` made (same
+        draws, same function as the cells written out; the compile no longer grows with depth).
+        With `real_count` (masked depth), cells from the stage's real count on pass through."""
+        params = self.variables["params"]
+        stacked = jax.tree.map(lambda *a: jnp.stack(a), *[params[f"cell{j}"] for j in cells])
+        c_in = self.n_nodes * cc
+        cell = Cell(self.op_names, self.n_nodes, cc, c_in, c_in, False, False, self.affine_ops,
+                    self.width if self.masked_width else None, parent=None)
+
+        def body(carry, xs):
+            a, b = carry
+            p, k = xs
+            run = lambda: (b, cell.apply({"params": p}, a, b, enc))   # noqa: E731
+            if real_count is None:
+                return run(), None
+            return lax.cond(k < real_count, run, lambda: (a, b)), None
+
+        (s0, s1), _ = lax.scan(body, (s0, s1), (stacked, jnp.arange(k0, k0 + len(cells))))
+        return s0, s1
 
     # --- the network's shape bookkeeping (static) --------------------------------------
     def plan(self):

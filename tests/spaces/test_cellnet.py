@@ -316,3 +316,55 @@ def test_cli_scores_nb301(tmp_path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res["space"] == "nb301" and res["n"] == 8 and res["diverged"] == 0 and res["programs"] == 1
     assert isinstance(res["spearman"], float)
+
+
+def test_repeat_runs():
+    assert cellnet.repeat_runs(8) == {} and cellnet.repeat_runs(9) == {}   # runs of one cell stay written out
+    assert cellnet.repeat_runs(9, 1) == {2: 3, 5: 6, 8: 9}
+    assert cellnet.repeat_runs(12) == {2: 4, 6: 8, 10: 12}
+    assert cellnet.repeat_runs(20) == {2: 6, 8: 13, 15: 20}
+    for d in (6, 11, 20):   # a run holds alike cells only: normal, neither of a stage's first (one or) two
+        for a, b in cellnet.repeat_runs(d, 1).items():
+            for stage, k in cellnet.stage_slots(d)[a:b]:
+                assert k >= (2 if stage == 0 else 1)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_alike_cells_loop_as_written_out(masked):
+    """Depth 12: each stage's last two normal cells run as one looped cell over their stacked
+    parameters; the features and the gradients equal the cells written out (same parameter
+    tree), also when masked depth skips cells inside a loop; depth 18 lowers to no larger a program."""
+    ops_ = ("none", "skip_connect", "max_pool_3x3", "sep_conv_3x3")
+    images = jnp.asarray(np.random.default_rng(5).standard_normal((2, 8, 8, 3)), jnp.float32)
+    inputs = (0, 1, 1, 2, 0, 3, 2, 4)
+    normal = [[ops_[(i + 1) % 4], inp] for i, inp in enumerate(inputs)]
+    reduce_ = [[ops_[(i + 2) % 4], inp] for i, inp in enumerate(inputs)]
+    enc = cellnet.encode_genotype(normal, [3, 5], reduce_, [2, 4, 5], ops_, 4)
+    enc = jnp.asarray(np.concatenate([enc, [4, 10 if masked else 12]]), jnp.int32)   # real depth 10: cells skipped
+
+    def net(depth, loop_min=2):
+        return cellnet.CellNet(ops_, 4, 4, depth, True, "cifar", 2, masked_depth=masked, loop_min=loop_min)
+
+    looped, written = net(12), net(12, 10 ** 6)
+    params = _random_params(looped, images, enc, seed=2)
+    assert params.keys() == written.init(jax.random.PRNGKey(0), images, enc)["params"].keys()
+
+    def loss(n):
+        return lambda p: sum(jnp.sum(jnp.sin(3 * f)) for f in n.apply({"params": p}, images, enc))
+    (got, grads), (want, grads_w) = [jax.jit(jax.value_and_grad(loss(n)))(params) for n in (looped, written)]
+    chex.assert_trees_all_close(got, want, rtol=1e-5)
+    chex.assert_trees_all_close(grads, grads_w, rtol=1e-4, atol=1e-5)
+    assert float(jnp.abs(grads["cell11"]["pre1"]["kernel"]).max()) > 0
+    if masked:   # real depth 10: cells 3 and 7, each the second of a loop, pass through and learn nothing
+        for i in (3, 7):
+            assert not any(jnp.abs(a).any() for a in jax.tree_util.tree_leaves(grads[f"cell{i}"]))
+        assert jnp.abs(grads["cell6"]["pre0"]["kernel"]).any()
+
+    if masked:
+        return
+
+    def size(n):   # lines of the lowered program: what XLA compiles
+        p = jax.eval_shape(lambda: n.init(jax.random.PRNGKey(0), images, enc)["params"])
+        return jax.jit(lambda p: n.apply({"params": p}, images, enc)).lower(p).as_text().count("\n")
+    sizes = size(looped), size(net(18)), size(net(18, 10 ** 6))   # 9, 9 and 18 cells traced
+    assert sizes[1] < 1.1 * sizes[0] and sizes[2] > 1.5 * sizes[1], sizes
