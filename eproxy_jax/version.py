@@ -5,4 +5,4 @@ architecture's score (the golden-score tests notice such a change). It is part o
 results file's run identity, so a resume never mixes scores of two scoring versions.
 """
 __version__ = "0.1.0"
-SCORING_VERSION = 9
+SCORING_VERSION = 10

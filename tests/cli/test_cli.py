@@ -211,7 +211,7 @@ def test_results_meta_holds_the_full_setting_and_its_name():
 
     assert meta["proxy"] == "eproxy-jax/2" and run_hash(rebuilt(dead_last=False)) != h
     m = rebuilt()
-    assert m["proxy"] == f"eproxy-jax/{SCORING_VERSION}" and SCORING_VERSION == 9
+    assert m["proxy"] == f"eproxy-jax/{SCORING_VERSION}" and SCORING_VERSION == 10
     assert set(m["setting"]) == set(setting_spec.FIELDS) and m["setting"]["dead_last"] is True
     assert m["setting_name"] == "default" and rebuilt(dead_last=False)["setting_name"] == "custom"
     assert rebuilt("paper")["setting_name"] == "paper" and run_hash(rebuilt("paper")) != run_hash(m)
